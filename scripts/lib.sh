@@ -50,3 +50,13 @@ install_atomically() {
         local rc=$?; rm -rf "$tmp"; return "$rc"
     fi
 }
+
+# Kafka: the version pinned in tools/kafka/pom.xml, and where its jars are cached
+# ($MAAS_CACHE/kafka-<version>, libs/ + config/; pom.sha256 says which pom produced it).
+kafka_version() {
+    sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$MAAS_ROOT/tools/kafka/pom.xml"
+}
+kafka_home() { printf '%s/kafka-%s\n' "$MAAS_CACHE" "$(kafka_version)"; }
+kafka_pom_digest() {
+    cat "$MAAS_ROOT/tools/kafka/pom.xml" "$MAAS_ROOT/tools/kafka/log4j2.xml" | sha256sum | cut -d' ' -f1
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what the local services need, once per machine; safe to run again (each step
+# returns at once when its result is already there).
+#
+#   Debian packages: docker.io (dockerd 20.10, legacy builder), docker-registry, debootstrap,
+#                    iptables (container NAT), fuse-overlayfs (storage fallback), default-jre-headless
+#   Kafka:           the broker jars of tools/kafka/pom.xml in $MAAS_CACHE/kafka-<version>/libs
+#
+# The services themselves are started by scripts/services start.
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+APT_PACKAGES=(docker.io docker-registry debootstrap iptables fuse-overlayfs
+              default-jre-headless maven)
+
+missing_packages() {
+    local p
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' \
+            || printf '%s\n' "$p"
+    done
+}
+
+install_packages() {
+    local missing
+    mapfile -t missing < <(missing_packages)
+    if [ "${#missing[@]}" -eq 0 ]; then
+        echo "all present: ${APT_PACKAGES[*]}"
+        return 0
+    fi
+    [ "$(id -u)" -eq 0 ] || { echo "need root to install: ${missing[*]}"; return 1; }
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || return 1
+    # Package maintainer scripts must not start daemons (no init system here, and
+    # scripts/services runs them with this project's own configuration).
+    nice apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+copy_kafka_libs() {
+    # $TMP_DEST is the future $MAAS_CACHE/kafka-<version>
+    mkdir -p "$TMP_DEST/libs" "$TMP_DEST/config" || return 1
+    (cd "$MAAS_ROOT/tools/kafka" && nice mvn -q -B dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$TMP_DEST/libs") || return 1
+    cp "$MAAS_ROOT/tools/kafka/log4j2.xml" "$TMP_DEST/config/log4j2.xml" || return 1
+    # the classpath must be able to start the broker's storage tool
+    java -cp "$TMP_DEST/libs/*" kafka.tools.StorageTool --help >/dev/null 2>&1 \
+        || java -cp "$TMP_DEST/libs/*" kafka.tools.StorageTool random-uuid >/dev/null || return 1
+    kafka_pom_digest >"$TMP_DEST/pom.sha256"
+}
+
+install_kafka() {
+    local home
+    home=$(kafka_home)
+    if [ -f "$home/pom.sha256" ] && [ "$(cat "$home/pom.sha256")" = "$(kafka_pom_digest)" ]; then
+        echo "cached: $home"
+        return 0
+    fi
+    command -v mvn >/dev/null || { echo "mvn not found"; return 1; }
+    install_atomically "$home" copy_kafka_libs || return 1
+    echo "installed: $home ($(ls "$home/libs" | wc -l) jars)"
+}
+
+step "apt packages" install_packages || exit 1
+step "kafka $(kafka_version) jars" install_kafka || exit 1
