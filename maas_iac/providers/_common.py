@@ -1,0 +1,55 @@
+"""Helpers shared by the dynamic providers.
+
+Dynamic providers are pickled (by reference, since they live in an importable module) into
+the state and run in a separate provider process. So nothing here holds a client: every
+method opens its own Docker or Kafka client and closes it before returning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from pulumi.dynamic import ReadResult
+
+GONE = ReadResult("", {})
+"""What `read` returns when the live object no longer exists: an empty id tells `pulumi
+refresh` to drop the resource from the state, so the next `up` creates it again."""
+
+
+@contextmanager
+def docker_client() -> Iterator[Any]:
+    """A Docker SDK client for DOCKER_HOST (default: the local socket), closed on exit."""
+    import docker
+
+    client = docker.from_env(timeout=300)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def changed_keys(olds: Mapping[str, Any], news: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """The keys among `keys` whose value differs between olds and news (missing == None)."""
+    return [k for k in keys if olds.get(k) != news.get(k)]
+
+
+def plain(value: Any) -> Any:
+    """Deep copy of inputs into plain dicts/lists, the only shapes the state can hold."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def has_unknowns(value: Any) -> bool:
+    """Whether a (deserialised) input holds a value a preview does not know yet."""
+    from pulumi.runtime import rpc
+
+    if isinstance(value, Mapping):
+        return any(has_unknowns(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_unknowns(v) for v in value)
+    return value == rpc.UNKNOWN

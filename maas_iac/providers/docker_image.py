@@ -1,0 +1,179 @@
+"""A model image in a registry: built (legacy builder) and pushed only when the tag is new.
+
+The tag is the identity: the caller derives it from the image's content (``md-<digest>``),
+so a tag the registry already has is never rebuilt or re-pushed, and nothing else about the
+inputs (context path, build args, labels) is compared by diff.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.error
+import urllib.request
+from typing import Any, Optional
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
+
+from ._common import GONE, changed_keys, docker_client, plain
+
+_IDENTITY = ("registry", "repository", "tag")
+_MANIFEST_TYPES = ", ".join((
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+))
+
+
+class RegistryError(RuntimeError):
+    """The registry could not be asked (down, refused, unexpected status)."""
+
+
+def _base_url(registry: str) -> str:
+    """Plain HTTP for a registry on the loopback (as Docker allows), HTTPS otherwise."""
+    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    return f"{'http' if loopback else 'https'}://{registry}"
+
+
+def manifest_digest(registry: str, repository: str, tag: str, timeout_s: float = 10) -> Optional[str]:
+    """The ``sha256:...`` digest of ``repository:tag`` in the registry (HTTP API v2), or None
+    when the registry does not have that tag. Usable before any resource exists (previews)."""
+    request = urllib.request.Request(
+        f"{_base_url(registry)}/v2/{repository}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": _MANIFEST_TYPES},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            digest = response.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return None
+        raise RegistryError(f"registry {registry} answered {err.code} for {repository}:{tag}") from err
+    except (urllib.error.URLError, OSError) as err:
+        raise RegistryError(
+            f"registry {registry} is unreachable ({err}); is it running? (scripts/services start)") from err
+    if not digest:
+        raise RegistryError(f"registry {registry} sent no Docker-Content-Digest for {repository}:{tag}")
+    return digest
+
+
+def _check_stream(events: Any, what: str) -> list[str]:
+    """Drains a Docker build/push event stream; raises with the daemon's error and the tail."""
+    tail: list[str] = []
+    for event in events:
+        if "error" in event:
+            context = "".join(tail[-15:]).rstrip()
+            raise RuntimeError(f"{what} failed: {event['error'].strip()}\n{context}")
+        if "stream" in event:
+            tail.append(event["stream"])
+    return tail
+
+
+class RegistryImageProvider(ResourceProvider):
+    """Create = build + push unless the registry has the tag; delete keeps what was pushed."""
+
+    serialize_as_secret_always = False
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        registry, repository, tag = (props[k] for k in _IDENTITY)
+        ref = f"{registry}/{repository}"
+        digest = manifest_digest(registry, repository, tag)
+        built = digest is None
+        if built:
+            with docker_client() as client:
+                _check_stream(client.api.build(
+                    path=props["context"],
+                    dockerfile=props["dockerfile"],
+                    tag=f"{ref}:{tag}",
+                    buildargs=props["build_args"] or None,
+                    labels=props["labels"] or None,
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                ), f"docker build of {ref}:{tag} from {props['context']}")
+                _check_stream(client.api.push(ref, tag=tag, stream=True, decode=True),
+                              f"docker push of {ref}:{tag}")
+            digest = manifest_digest(registry, repository, tag)
+            if digest is None:
+                raise RegistryError(f"{ref}:{tag} was pushed but the registry does not list it")
+        outs = {k: plain(props[k]) for k in _INPUTS}
+        outs.update(image_ref=f"{ref}:{tag}", repo_digest=f"{ref}@{digest}", built=built)
+        return CreateResult(f"{ref}:{tag}", outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        digest = manifest_digest(props["registry"], props["repository"], props["tag"])
+        if digest is None:
+            return GONE
+        return ReadResult(id_, {**props, "repo_digest": f"{props['registry']}/{props['repository']}@{digest}"})
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = changed_keys(olds, news, _IDENTITY)
+        return DiffResult(changes=bool(changed), replaces=changed)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        # Pushed images stay: the tag is content-addressed, other stacks or a rollback may use
+        # it, and reclaiming space is the registry's garbage collection's job.
+        return None
+
+
+_INPUTS = ("context", "dockerfile", "registry", "repository", "tag", "build_args", "labels")
+
+
+class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImage"):
+    """An image built from a context directory and pushed to a registry.
+
+    Only ``registry``, ``repository`` and ``tag`` are compared: a new tag replaces the
+    resource (build + push, unless the registry has it already); the same tag changes
+    nothing. ``pulumi refresh`` notices a tag the registry no longer has, or that now points
+    at another digest. Deleting the resource leaves the image in the registry.
+
+    Outputs: every input, plus ``image_ref`` (``registry/repository:tag``), ``repo_digest``
+    (``registry/repository@sha256:...``, what containers should run) and ``built`` (whether
+    this create built and pushed, False on a registry cache hit).
+    """
+
+    image_ref: pulumi.Output[str]
+    repo_digest: pulumi.Output[str]
+    built: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        context: pulumi.Input[str],
+        repository: pulumi.Input[str],
+        tag: pulumi.Input[str],
+        registry: pulumi.Input[str],
+        dockerfile: pulumi.Input[str] = "Dockerfile",
+        build_args: Optional[pulumi.Input[dict[str, str]]] = None,
+        labels: Optional[pulumi.Input[dict[str, str]]] = None,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        """
+        :param context: build-context directory (absolute path on the machine running pulumi).
+        :param repository: repository in the registry, e.g. ``maas/iris``.
+        :param tag: tag; must identify the content (e.g. ``md-<digest[:12]>``).
+        :param registry: ``host:port``; plain HTTP for loopback addresses.
+        :param dockerfile: Dockerfile path relative to the context.
+        :param build_args: ``--build-arg`` values.
+        :param labels: labels added to the image (``--label``).
+        """
+        props = {
+            "context": context,
+            "repository": repository,
+            "tag": tag,
+            "registry": registry,
+            "dockerfile": dockerfile,
+            "build_args": build_args or {},
+            "labels": labels or {},
+            "image_ref": None,
+            "repo_digest": None,
+            "built": None,
+        }
+        super().__init__(RegistryImageProvider(), resource_name, props, opts)
