@@ -1,0 +1,1 @@
+"""Example models used by the documentation, the tests and the benchmarks."""
