@@ -1,0 +1,84 @@
+"""ModelService (``maas:index:ModelService``): one spec in, a whole model service out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import pulumi
+
+from maas_iac.components.model_image import ModelImage, ModelImageArgs
+from maas_iac.components.model_topics import ModelTopics, ModelTopicsArgs
+from maas_iac.components.router import Router, RouterArgs
+from maas_iac.components.serving_replicas import ServingReplicas, ServingReplicasArgs
+from maas_iac.events import ModelVersionEvent
+
+__all__ = ["EventArgs", "ModelService", "ModelServiceArgs"]
+
+
+@dataclass(frozen=True)
+class EventArgs:
+    """Where and what to announce once the replicas are healthy."""
+
+    bootstrap_servers: str
+    topic: pulumi.Input[str]
+    stack: str
+    git_sha: str
+    repository: str
+    digest: str
+    versions: list[int]
+
+
+@dataclass(frozen=True)
+class ModelServiceArgs:
+    """Inputs of a :class:`ModelService`, already resolved (Git SHA, digest, tag known)."""
+
+    image: ModelImageArgs
+    replicas: ServingReplicasArgs
+    """``image`` is filled in from the ModelImage's repo digest; leave it empty."""
+    router: RouterArgs
+    topics: ModelTopicsArgs
+    event: EventArgs
+
+
+class ModelService(pulumi.ComponentResource):
+    """A model service: image, replicas, router, topics and its deployment event.
+
+    Children are named after the service (``<name>-image``, ``<name>-replicas``,
+    ``<name>-router``, ``<name>-topics``, ``<name>-deployed``); these names are the resources'
+    identity in the state and must not change casually.
+    """
+
+    rest_endpoint: pulumi.Output[str]
+    grpc_endpoint: pulumi.Output[str]
+    image: pulumi.Output[str]
+    requests_topic: pulumi.Output[str]
+    predictions_topic: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("maas:index:ModelService", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        image = ModelImage(f"{name}-image", args.image, child)
+        replicas = ServingReplicas(f"{name}-replicas", replace(args.replicas, image=image.repo_digest), child)
+        router = Router(f"{name}-router", args.router, child)
+        topics = ModelTopics(f"{name}-topics", args.topics, child)
+        ev = args.event
+        ModelVersionEvent(
+            f"{name}-deployed",
+            bootstrap_servers=ev.bootstrap_servers, topic=ev.topic, model=args.replicas.model_name,
+            stack=ev.stack, git_sha=ev.git_sha, repository=ev.repository, digest=ev.digest,
+            image=image.repo_digest, versions=ev.versions, replicas=args.replicas.replicas,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[replicas, router, topics]),
+        )
+        self.rest_endpoint = router.rest_endpoint
+        self.grpc_endpoint = router.grpc_endpoint
+        self.image = image.repo_digest
+        self.requests_topic = topics.requests_topic
+        self.predictions_topic = topics.predictions_topic
+        self.register_outputs({
+            "rest_endpoint": self.rest_endpoint,
+            "grpc_endpoint": self.grpc_endpoint,
+            "image": self.image,
+            "requests_topic": self.requests_topic,
+            "predictions_topic": self.predictions_topic,
+        })

@@ -1,0 +1,67 @@
+"""ModelTopics: the model's requests and predictions topics, with guard rails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from maas_iac.providers import Topic
+
+__all__ = ["ModelTopics", "ModelTopicsArgs", "TopicArgs"]
+
+
+@dataclass(frozen=True)
+class TopicArgs:
+    """One topic as the spec declares it."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+    """Only these keys are compared with the broker: its defaults are never drift."""
+
+
+@dataclass(frozen=True)
+class ModelTopicsArgs:
+    """Inputs of :class:`ModelTopics`."""
+
+    requests: TopicArgs
+    predictions: TopicArgs
+    bootstrap_servers: str
+    allow_destructive: bool = False
+    """Opt-in for replication-factor changes and partition decreases (delete and recreate)."""
+    protect: bool = False
+    """Protect the topics from deletion (production stacks)."""
+
+
+class ModelTopics(pulumi.ComponentResource):
+    """``<stack>.<model>.requests`` and ``<stack>.<model>.predictions``.
+
+    Partitions only grow in place. A replication-factor change or a partition decrease is
+    refused while the preview runs, before anything changes, unless the spec opts in.
+    """
+
+    requests_topic: pulumi.Output[str]
+    predictions_topic: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelTopicsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("maas:index:ModelTopics", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        self.topics = {
+            role: Topic(
+                f"{name}-{role}",
+                name=t.name,
+                partitions=t.partitions,
+                replication_factor=t.replication_factor,
+                config=t.config,
+                bootstrap_servers=args.bootstrap_servers,
+                allow_destructive=args.allow_destructive,
+                opts=child,
+            )
+            for role, t in (("requests", args.requests), ("predictions", args.predictions))
+        }
+        self.requests_topic = self.topics["requests"].name
+        self.predictions_topic = self.topics["predictions"].name
+        self.register_outputs({"requests_topic": self.requests_topic, "predictions_topic": self.predictions_topic})

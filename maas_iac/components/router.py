@@ -1,0 +1,72 @@
+"""Router: one HAProxy container per model publishing its REST and gRPC ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from maas_iac.build.router_config import GRPC_PORT, REST_PORT, RouterConfig, render_router_config
+from maas_iac.providers import Container
+
+__all__ = ["Router", "RouterArgs", "router_slots"]
+
+ROUTER_CONFIG_ENV = "HAPROXY_CONFIG"
+"""The router image writes this variable to its haproxy.cfg, so the config travels with the
+container spec and works on a remote Docker host too (no bind-mounted file)."""
+
+
+def router_slots(replicas: int) -> int:
+    """Server slots for old and new replicas at once, in steps of 8 so that scaling rarely
+    changes the router (a changed router is replaced, which drops connections)."""
+    return max(8, -(-(2 * replicas + 2) // 8) * 8)
+
+
+@dataclass(frozen=True)
+class RouterArgs:
+    """Inputs of a :class:`Router`."""
+
+    model_name: str
+    image: str
+    network: pulumi.Input[str]
+    replica_alias: str
+    replicas: int
+    bind_address: str
+    """Host address the ports are published on: 127.0.0.1 on the local stack."""
+    rest_port: int
+    grpc_port: int
+    labels: dict[str, str]
+    name: str
+    """Container name (fixed: the router owns fixed host ports)."""
+
+
+class Router(pulumi.ComponentResource):
+    """The model's front door: REST on ``rest_port``, gRPC (h2c) on ``grpc_port``."""
+
+    rest_endpoint: pulumi.Output[str]
+    grpc_endpoint: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RouterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("maas:index:Router", name, None, opts)
+        config = render_router_config(RouterConfig(
+            model_name=args.model_name, replica_alias=args.replica_alias, slots=router_slots(args.replicas)))
+        self.container = Container(
+            f"{name}-haproxy",
+            image=args.image,
+            name=args.name,
+            env={ROUTER_CONFIG_ENV: config},
+            labels=args.labels,
+            network=args.network,
+            ports=[
+                {"internal": REST_PORT, "external": args.rest_port, "host_ip": args.bind_address},
+                {"internal": GRPC_PORT, "external": args.grpc_port, "host_ip": args.bind_address},
+            ],
+            restart="unless-stopped",
+            stop_grace_period_s=5,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        host = args.bind_address if args.bind_address not in ("0.0.0.0", "::") else "localhost"
+        self.rest_endpoint = pulumi.Output.from_input(f"http://{host}:{args.rest_port}/v1/models/{args.model_name}")
+        self.grpc_endpoint = pulumi.Output.from_input(f"{host}:{args.grpc_port}")
+        self.register_outputs({"rest_endpoint": self.rest_endpoint, "grpc_endpoint": self.grpc_endpoint})

@@ -1,0 +1,98 @@
+"""ServingReplicas: N model-server containers behind one network alias, health-gated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+
+from maas_iac.build.router_config import REST_PORT
+from maas_iac.providers import Container
+
+__all__ = ["ServingReplicas", "ServingReplicasArgs", "health_probe"]
+
+
+@dataclass(frozen=True)
+class ServingReplicasArgs:
+    """Inputs of :class:`ServingReplicas`."""
+
+    model_name: str
+    image: pulumi.Input[str]
+    """Image by repo digest, so a container always runs exactly the pushed content."""
+    replicas: int
+    network: pulumi.Input[str]
+    alias: str
+    """Network alias the router resolves; shared by every replica of the model."""
+    server_args: list[str]
+    """Arguments after the serving image's entrypoint (models.config, batching, drain)."""
+    labels: dict[str, str]
+    """``maas.stack``, ``maas.model``, ``maas.digest`` and the spec's labels."""
+    name_prefix: str
+    env: dict[str, str] = field(default_factory=dict)
+    cpus: Optional[float] = None
+    memory_mb: Optional[int] = None
+    health_interval_s: float = 2
+    health_timeout_s: float = 2
+    health_retries: int = 3
+    health_start_period_s: float = 30
+    drain_seconds: int = 5
+    healthy_timeout_s: int = 300
+
+
+def health_probe(model_name: str) -> list[str]:
+    """A Docker health check that passes only while the model reports a version AVAILABLE.
+
+    ``model_name`` is a validated DNS label, so it is safe inside the probe's code string.
+    """
+    code = (
+        "import sys,urllib.request\n"
+        f"r=urllib.request.urlopen('http://127.0.0.1:{REST_PORT}/v1/models/{model_name}',timeout=2)\n"
+        "sys.exit(0 if b'\"AVAILABLE\"' in r.read() else 1)"
+    )
+    return ["CMD", "python3", "-c", code]
+
+
+class ServingReplicas(pulumi.ComponentResource):
+    """The model's replicas: each waits until healthy before the rollout moves on.
+
+    Container names are generated, so a new image replaces replicas create-before-delete: the
+    new ones start and pass their health check before the old ones get SIGTERM, drain and go.
+    Each container's stop grace period is longer than the model server's drain.
+    """
+
+    container_ids: pulumi.Output[list[str]]
+    names: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: ServingReplicasArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("maas:index:ServingReplicas", name, None, opts)
+        healthcheck = {
+            "test": health_probe(args.model_name),
+            "interval_s": args.health_interval_s,
+            "timeout_s": args.health_timeout_s,
+            "retries": args.health_retries,
+            "start_period_s": args.health_start_period_s,
+        }
+        self.containers = [
+            Container(
+                f"{name}-{i}",
+                image=args.image,
+                name_prefix=args.name_prefix,
+                command=args.server_args,
+                env=args.env,
+                labels=args.labels,
+                network=args.network,
+                aliases=[args.alias],
+                healthcheck=healthcheck,
+                restart="unless-stopped",
+                cpus=args.cpus,
+                memory_mb=args.memory_mb,
+                stop_grace_period_s=args.drain_seconds + 10,
+                healthy_timeout_s=args.healthy_timeout_s,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for i in range(args.replicas)
+        ]
+        self.container_ids = pulumi.Output.all(*[c.container_id for c in self.containers])
+        self.names = pulumi.Output.all(*[c.name for c in self.containers])
+        self.register_outputs({"container_ids": self.container_ids, "names": self.names})

@@ -1,0 +1,68 @@
+"""Pulumi mocks that record every registration, for component tests without an engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+
+@dataclass
+class Registration:
+    type_: str
+    name: str
+    inputs: dict[str, Any]
+    parent: str | None = None
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers every resource with its inputs as outputs, recording what was registered."""
+
+    registrations: list[Registration] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        outputs = dict(args.inputs)
+        if args.typ.endswith(":RegistryImage"):
+            outputs["repo_digest"] = f"{args.inputs['registry']}/{args.inputs['repository']}@sha256:{'ab' * 32}"
+            outputs["image_ref"] = f"{args.inputs['registry']}/{args.inputs['repository']}:{args.inputs['tag']}"
+        if args.typ.endswith(":Container"):
+            outputs.setdefault("container_id", f"cid-{args.name}")
+            outputs["name"] = args.inputs.get("name") or f"{args.inputs.get('name_prefix', 'maas')}-0000"
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return {}, None
+
+    def by_name(self) -> dict[str, Registration]:
+        return {r.name: r for r in self.registrations}
+
+
+class RecordingMonitor(MockMonitor):
+    """Records every registration, components included, with its parent's URN."""
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        inputs = rpc.deserialize_properties(request.object) if request.custom else {}
+        self.mocks.registrations.append(Registration(request.type, request.name, dict(inputs), request.parent or None))
+        return response
+
+
+def _install(preview: bool) -> RecordingMocks:
+    m = RecordingMocks()
+    pulumi.runtime.set_mocks(m, project="maas-iac", stack="local", preview=preview, monitor=RecordingMonitor(m))
+    return m
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    return _install(preview=False)
+
+
+@pytest.fixture
+def preview_mocks() -> RecordingMocks:
+    return _install(preview=True)
