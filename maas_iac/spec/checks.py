@@ -1,0 +1,204 @@
+"""Checks the schema cannot express: within one spec, and across all specs and stacks.
+
+Every check returns problems located in the file that has to change; a conflict between two
+files is reported on the later one (in file order) and names the earlier one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from maas_iac.errors import SpecProblem
+from maas_iac.spec import messages as M
+from maas_iac.spec.model import ModelServiceSpec, SpecificVersions
+from maas_iac.spec.jsonpath import render_path
+from maas_iac.spec.naming import events_topic, topic_collision_key, topic_name_problem
+from maas_iac.spec.reader import DocPath, Document
+from maas_iac.spec.schema import did_you_mean
+from maas_iac.spec.stack import StackConfig
+
+__all__ = [
+    "DEFAULT_CHECK_STACK",
+    "RESERVED_ENV",
+    "LoadedSpec",
+    "LoadedStack",
+    "cross_spec_problems",
+    "spec_problems",
+]
+
+RESERVED_ENV = ("MODEL_NAME", "MODEL_BASE_PATH")
+"""Environment variables maas-iac sets on every replica."""
+DEFAULT_CHECK_STACK = "local"
+"""Stack name topic names are checked with when no stack config is part of the check."""
+_SHADOWED_CONFIG = {"retention.ms": "retentionMs", "cleanup.policy": "cleanupPolicy"}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSpec:
+    """A spec together with the document it came from (for positions)."""
+
+    doc: Document
+    spec: ModelServiceSpec
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedStack:
+    """A stack config together with its document, when it came from a file."""
+
+    doc: Document | None
+    config: StackConfig
+
+
+def _where(doc: Document, path: DocPath) -> str:
+    pos = doc.position(path)
+    return f"{doc.file}:{pos[0]}:{pos[1]}" if pos else doc.file
+
+
+def spec_problems(item: LoadedSpec) -> list[SpecProblem]:
+    """Rules within one spec: distinct ports, labels on served versions, reserved variables,
+    topic config that repeats a typed field."""
+    doc, spec = item.doc, item.spec
+    problems: list[SpecProblem] = []
+    ports = spec.serving.ports
+    if ports.rest == ports.grpc:
+        problems.append(
+            doc.problem(("serving", "ports", "grpc"), M.PORTS_EQUAL.format(port=ports.grpc), M.PORTS_EQUAL_FIX)
+        )
+    versions = spec.source.versions
+    if isinstance(versions, SpecificVersions):
+        served = sorted(versions.versions)
+        for label, version in spec.source.labels.items():
+            if version not in served:
+                problems.append(
+                    doc.problem(
+                        ("source", "labels", label),
+                        M.LABEL_VERSION_NOT_SERVED.format(label=label, version=version),
+                        M.LABEL_VERSION_NOT_SERVED_FIX.format(version=version, served=served),
+                    )
+                )
+    for name in spec.serving.env:
+        if name in RESERVED_ENV:
+            problems.append(
+                doc.problem(
+                    ("serving", "env", name),
+                    M.ENV_RESERVED.format(name=name),
+                    M.ENV_RESERVED_FIX.format(name=name),
+                    prefer_key=True,
+                )
+            )
+    for topic in ("requests", "predictions"):
+        config = getattr(spec.topics, topic).config
+        for key, field_name in _SHADOWED_CONFIG.items():
+            if key in config:
+                problems.append(
+                    doc.problem(
+                        ("topics", topic, "config", key),
+                        M.TOPIC_CONFIG_SHADOWS.format(key=key, field=field_name),
+                        M.TOPIC_CONFIG_SHADOWS_FIX.format(key=key, field=field_name),
+                        prefer_key=True,
+                    )
+                )
+    return problems
+
+
+def cross_spec_problems(
+    specs: Sequence[LoadedSpec], stacks: Sequence[LoadedStack] = ()
+) -> list[SpecProblem]:
+    """Rules across files: unique names, unique host ports, legal and distinct topic names
+    (for every stack given, else for :data:`DEFAULT_CHECK_STACK`), ports within range after
+    each stack's offset, replica overrides that name a known model."""
+    problems: list[SpecProblem] = []
+
+    names: dict[str, LoadedSpec] = {}
+    for item in specs:
+        first = names.setdefault(item.spec.name, item)
+        if first is not item:
+            problems.append(
+                item.doc.problem(
+                    ("metadata", "name"),
+                    M.DUPLICATE_NAME.format(name=item.spec.name, where=_where(first.doc, ("metadata", "name"))),
+                    M.DUPLICATE_NAME_FIX,
+                )
+            )
+
+    owners: dict[int, tuple[LoadedSpec, str]] = {}
+    for item in specs:
+        for kind in ("rest", "grpc"):
+            port = getattr(item.spec.serving.ports, kind)
+            path: DocPath = ("serving", "ports", kind)
+            owner = owners.get(port)
+            if owner is None:
+                owners[port] = (item, kind)
+            elif owner[0] is not item:
+                other, other_kind = owner
+                problems.append(
+                    item.doc.problem(
+                        path,
+                        M.PORT_TAKEN.format(
+                            port=port,
+                            owner=f"{other.spec.name} ({other_kind})",
+                            where=_where(other.doc, ("serving", "ports", other_kind)),
+                        ),
+                        M.PORT_TAKEN_FIX,
+                    )
+                )
+
+    stack_names = [s.config.stack for s in stacks] or [DEFAULT_CHECK_STACK]
+    for stack in dict.fromkeys(stack_names):
+        seen: dict[str, tuple[str, LoadedSpec | None]] = {}
+        event_topic = events_topic(stack)
+        seen[topic_collision_key(event_topic)] = (event_topic, None)
+        for item in specs:
+            for topic in item.spec.topic_names(stack):
+                reason = topic_name_problem(topic)
+                if reason:
+                    problems.append(
+                        item.doc.problem(
+                            ("metadata", "name"),
+                            M.TOPIC_NAME_ILLEGAL.format(topic=topic, reason=reason),
+                            M.TOPIC_NAME_ILLEGAL_FIX,
+                        )
+                    )
+                    continue
+                key = topic_collision_key(topic)
+                if key in seen and seen[key][1] is not item:
+                    problems.append(
+                        item.doc.problem(
+                            ("metadata", "name"),
+                            M.TOPIC_NAME_COLLISION.format(topic=topic, other=seen[key][0]),
+                            M.TOPIC_NAME_COLLISION_FIX,
+                        )
+                    )
+                else:
+                    seen[key] = (topic, item)
+
+    for loaded in stacks:
+        config = loaded.config
+        if config.port_offset:
+            for item in specs:
+                for kind in ("rest", "grpc"):
+                    port = getattr(item.spec.serving.ports, kind)
+                    if port + config.port_offset > 65535:
+                        problems.append(
+                            item.doc.problem(
+                                ("serving", "ports", kind),
+                                M.PORT_OUT_OF_RANGE.format(port=port, offset=config.port_offset, stack=config.stack),
+                                M.PORT_OUT_OF_RANGE_FIX,
+                            )
+                        )
+        if specs and loaded.doc is not None:
+            known = [item.spec.name for item in specs]
+            for model in config.replicas:
+                if model not in names:
+                    suggestion = did_you_mean(model, known)
+                    problems.append(
+                        SpecProblem(
+                            loaded.doc.file,
+                            *(loaded.doc.position(("config", "maas:replicas", model), prefer_key=True) or (None, None)),
+                            render_path(("config", "maas:replicas", model)),
+                            M.STACK_UNKNOWN_MODEL.format(name=model),
+                            M.DID_YOU_MEAN.format(suggestion=suggestion) if suggestion else M.STACK_UNKNOWN_MODEL_FIX_NONE,
+                        )
+                    )
+    return problems

@@ -1,0 +1,65 @@
+"""Names derived from specs: Kafka topics per model and per stack.
+
+Topic names are derived, never written in a spec, so that a model's topics follow it from
+stack to stack: ``<stack>.<model>.requests``, ``<stack>.<model>.predictions`` and one
+compacted ``<stack>.model-events`` per stack.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "MAX_TOPIC_NAME_LENGTH",
+    "TopicNames",
+    "events_topic",
+    "topic_collision_key",
+    "topic_name_problem",
+    "topic_names",
+]
+
+MAX_TOPIC_NAME_LENGTH = 249
+"""Kafka's limit on topic name length."""
+_LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """The two topics of one model on one stack."""
+
+    requests: str
+    """``<stack>.<model>.requests``."""
+    predictions: str
+    """``<stack>.<model>.predictions``."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter((self.requests, self.predictions))
+
+
+def topic_names(stack: str, model: str) -> TopicNames:
+    """The requests and predictions topic names of ``model`` on ``stack``."""
+    return TopicNames(f"{stack}.{model}.requests", f"{stack}.{model}.predictions")
+
+
+def events_topic(stack: str) -> str:
+    """The stack's compacted model-version events topic, keyed by model name."""
+    return f"{stack}.model-events"
+
+
+def topic_name_problem(name: str) -> str | None:
+    """Why Kafka would refuse topic ``name``, or ``None`` if it is legal."""
+    if not name:
+        return "it is empty"
+    if name in (".", ".."):
+        return "'.' and '..' are reserved"
+    if len(name) > MAX_TOPIC_NAME_LENGTH:
+        return f"it is {len(name)} characters long; the maximum is {MAX_TOPIC_NAME_LENGTH}"
+    if not _LEGAL.match(name):
+        return "only letters, digits, '.', '_' and '-' are allowed"
+    return None
+
+
+def topic_collision_key(name: str) -> str:
+    """Kafka's metric names equate '.' and '_': topics with the same key collide."""
+    return name.replace(".", "_")

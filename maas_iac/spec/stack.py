@@ -1,0 +1,421 @@
+"""Per-stack configuration: the ``maas:`` keys of ``stacks/Pulumi.<stack>.yaml``.
+
+A :class:`StackConfig` is built from a plain mapping, so the same code serves the Pulumi
+program (which feeds it ``pulumi.Config("maas")`` values) and ``maas validate`` (which reads
+the stack file directly, where secrets are still ciphertext). The shape is
+``schemas/stackconfig.schema.json``.
+
+Merge rule — the model spec is the default, the stack overrides only these knobs
+(:func:`apply_stack_config`):
+
+* ``replicas[<model>]`` replaces ``serving.replicas`` for that model;
+* ``servingBaseImage`` is used where ``serving.baseImage`` is null (an explicit base image in
+  the spec wins); with neither, :data:`DEFAULT_SERVING_BASE_IMAGE`;
+* ``portOffset`` is added to ``serving.ports.rest`` and ``serving.ports.grpc``.
+
+Everything else in the stack (registry, Docker host, Kafka, bind address, router image,
+network, protect) is stack-only and never appears in a model spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from maas_iac.errors import SpecProblem, StackConfigError
+from maas_iac.spec import messages as M
+from maas_iac.spec.jsonpath import render_path
+from maas_iac.spec.model import FrozenMap, ModelServiceSpec, Ports
+from maas_iac.spec.naming import events_topic
+from maas_iac.spec.reader import DocPath, Document, read_file
+from maas_iac.spec.schema import STACKCONFIG_SCHEMA, did_you_mean, schema_problems
+
+__all__ = [
+    "CONFIG_NAMESPACE",
+    "DEFAULT_BIND_ADDRESS",
+    "DEFAULT_ROUTER_IMAGE",
+    "DEFAULT_SERVING_BASE_IMAGE",
+    "STACK_CONFIG_KEYS",
+    "KafkaConfig",
+    "Secret",
+    "StackConfig",
+    "apply_stack_config",
+    "check_stack_file",
+    "check_stack_mapping",
+    "load_stack_config",
+    "stack_name_from_file",
+]
+
+CONFIG_NAMESPACE = "maas"
+"""Pulumi config namespace of every stack key (``maas:registry``)."""
+STACK_CONFIG_KEYS = (
+    "registry",
+    "dockerHost",
+    "kafka",
+    "bindAddress",
+    "portOffset",
+    "servingBaseImage",
+    "routerImage",
+    "replicas",
+    "protect",
+    "network",
+)
+"""Every key a stack may set, without the namespace."""
+DEFAULT_SERVING_BASE_IMAGE = "tensorflow/serving:2.19.0"
+"""Base image when neither the spec nor the stack names one."""
+DEFAULT_ROUTER_IMAGE = "haproxy:2.6"
+"""Router image when the stack names none."""
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
+"""Address routers publish on when the stack names none: local only."""
+
+_STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_PULUMI_TOP_LEVEL = ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
+_OBJECT_KEYS = ("kafka", "replicas")
+_INT_KEYS = ("portOffset",)
+_BOOL_KEYS = ("protect",)
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret config value. ``repr`` never shows it.
+
+    From a stack file only the Pulumi ``ciphertext`` is known (``maas validate`` checks its
+    presence); from the Pulumi program, the decrypted ``plaintext``.
+    """
+
+    ciphertext: str | None = None
+    """The ``secure:`` value of the stack file."""
+    plaintext: str | None = field(default=None, repr=False)
+    """The decrypted value, when the Pulumi program supplied it."""
+
+    def reveal(self) -> str:
+        """The plaintext; wrap it in ``pulumi.Output.secret`` before it reaches a resource."""
+        if self.plaintext is None:
+            raise StackConfigError(
+                [SpecProblem(None, None, None, "$.kafka.saslPassword", M.STACK_SECRET_OPAQUE.format(key="saslPassword"))]
+            )
+        return self.plaintext
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConfig:
+    """``maas:kafka``: how to reach the stack's Kafka cluster."""
+
+    bootstrap_servers: tuple[str, ...]
+    """``host:port`` entries."""
+    security_protocol: str = "PLAINTEXT"
+    """PLAINTEXT or SASL_SSL."""
+    sasl_mechanism: str | None = None
+    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with SASL_SSL."""
+    sasl_username: str | None = None
+    """SASL user with SASL_SSL."""
+    sasl_password: Secret | None = None
+    """SASL password with SASL_SSL."""
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings for a client of this cluster (reveals the password)."""
+        config = {
+            "bootstrap.servers": ",".join(self.bootstrap_servers),
+            "security.protocol": self.security_protocol,
+        }
+        if self.security_protocol == "SASL_SSL":
+            config["sasl.mechanism"] = self.sasl_mechanism or ""
+            config["sasl.username"] = self.sasl_username or ""
+            config["sasl.password"] = self.sasl_password.reveal() if self.sasl_password else ""
+        return config
+
+
+@dataclass(frozen=True, slots=True)
+class StackConfig:
+    """The validated settings of one stack."""
+
+    stack: str
+    """Stack name (``local``, ``staging``, ``prod``); prefixes topic names."""
+    registry: str
+    """Registry model images are pushed to, ``host[:port]``."""
+    docker_host: str
+    """Docker engine URL, ``unix://`` or ``ssh://``."""
+    kafka: KafkaConfig
+    """Kafka connection."""
+    bind_address: str = DEFAULT_BIND_ADDRESS
+    """Address routers publish their ports on."""
+    port_offset: int = 0
+    """Added to every model's host ports."""
+    serving_base_image: str | None = None
+    """Base image for specs that leave ``serving.baseImage`` null."""
+    router_image: str = DEFAULT_ROUTER_IMAGE
+    """HAProxy image of the routers."""
+    replicas: FrozenMap[str, int] = field(default_factory=FrozenMap)
+    """Replica overrides by model name."""
+    protect: bool = False
+    """Protect the stack's topics from deletion."""
+    network: str | None = None
+    """Docker network name; ``None`` means ``maas-<stack>``."""
+    source_file: Path | None = field(default=None, compare=False)
+    """The stack file read, if any."""
+
+    @property
+    def network_name(self) -> str:
+        """The Docker network the stack's containers share."""
+        return self.network or f"maas-{self.stack}"
+
+    @property
+    def events_topic(self) -> str:
+        """The stack's compacted model-events topic."""
+        return events_topic(self.stack)
+
+    def base_image_for(self, spec: ModelServiceSpec) -> str:
+        """The serving base image ``spec`` builds FROM on this stack."""
+        return spec.serving.base_image or self.serving_base_image or DEFAULT_SERVING_BASE_IMAGE
+
+    def replicas_for(self, spec: ModelServiceSpec) -> int:
+        """Replica count of ``spec`` on this stack."""
+        return self.replicas.get(spec.name, spec.serving.replicas)
+
+    def ports_for(self, spec: ModelServiceSpec) -> Ports:
+        """Host ports of ``spec`` 's router on this stack."""
+        return Ports(
+            rest=spec.serving.ports.rest + self.port_offset,
+            grpc=spec.serving.ports.grpc + self.port_offset,
+        )
+
+
+def apply_stack_config(spec: ModelServiceSpec, stack: StackConfig) -> ModelServiceSpec:
+    """``spec`` as it runs on ``stack``: replicas, base image and ports after the merge rule.
+
+    The result always has a ``serving.base_image``; everything else is unchanged.
+    """
+    serving = dataclasses.replace(
+        spec.serving,
+        replicas=stack.replicas_for(spec),
+        base_image=stack.base_image_for(spec),
+        ports=stack.ports_for(spec),
+    )
+    return dataclasses.replace(spec, serving=serving)
+
+
+def stack_name_from_file(path: str | os.PathLike[str]) -> str | None:
+    """``staging`` for ``stacks/Pulumi.staging.yaml``; ``None`` if the name does not match."""
+    match = _STACK_FILE.match(Path(path).name)
+    return match["stack"] if match else None
+
+
+def load_stack_config(
+    source: str | os.PathLike[str] | Mapping[str, Any], *, stack: str | None = None
+) -> StackConfig:
+    """Read and validate a stack config; raise :class:`StackConfigError` with every problem.
+
+    ``source`` is a stack file path (the stack name then comes from ``Pulumi.<stack>.yaml``
+    unless ``stack`` is given) or a mapping of keys, with or without the ``maas:`` prefix, as
+    the Pulumi program reads them (``stack`` required, e.g. ``pulumi.get_stack()``). Mapping
+    values may be the strings ``pulumi.Config.get`` returns: JSON text for ``kafka`` and
+    ``replicas``, ``"8"`` for ``portOffset``, ``"true"`` for ``protect``.
+    """
+    if isinstance(source, Mapping):
+        config, problems = check_stack_mapping(source, stack=stack)
+    else:
+        config, problems, _ = check_stack_file(source, stack=stack)
+    if problems or config is None:
+        raise StackConfigError(problems)
+    return config
+
+
+def check_stack_file(
+    path: str | os.PathLike[str], *, stack: str | None = None, display: str | None = None
+) -> tuple[StackConfig | None, list[SpecProblem], Document]:
+    """Read a stack file: the config (``None`` on problems), every problem found, and the
+    document (for positions in later checks)."""
+    doc = read_file(path, display=display)
+    name = stack or stack_name_from_file(path)
+    problems = list(doc.problems)
+    if name is None:
+        problems.append(
+            SpecProblem(doc.file, None, None, "$", M.STACK_FILE_NAME.format(name=Path(path).name), M.STACK_NAME_FIX)
+        )
+        return None, problems, doc
+    if doc.data is None:
+        return None, problems, doc
+    config, more = _check_file_document(doc, name, Path(path))
+    problems += more
+    return (config if not problems else None), problems, doc
+
+
+def check_stack_mapping(
+    source: Mapping[str, Any], *, stack: str | None
+) -> tuple[StackConfig | None, list[SpecProblem]]:
+    """Validate a mapping of stack keys; the config (``None`` on problems) and the problems."""
+    label = f"<stack config {stack or '?'}>"
+    doc = Document(label)
+    problems: list[SpecProblem] = []
+    data: dict[str, Any] = {}
+    for raw_key, value in source.items():
+        key = str(raw_key)
+        if key.startswith(CONFIG_NAMESPACE + ":"):
+            key = key[len(CONFIG_NAMESPACE) + 1 :]
+        if value is None:
+            continue
+        value, problem = _coerce(key, value, label)
+        if problem:
+            problems.append(problem)
+        else:
+            data[key] = value
+    doc.data = data
+    if stack is None or not _STACK_NAME.match(stack):
+        problems.append(
+            SpecProblem(label, None, None, "$", M.STACK_NAME.format(value=stack), M.STACK_NAME_FIX)
+        )
+        return None, problems
+    config, more = _validate(doc, data, stack, None, from_file=False, render=None)
+    problems += more
+    return (config if not problems else None), problems
+
+
+def _coerce(key: str, value: Any, label: str) -> tuple[Any, SpecProblem | None]:
+    """Undo ``pulumi.Config.get``'s stringification for structured, integer and boolean keys."""
+    if not isinstance(value, str):
+        return value, None
+    if key in _OBJECT_KEYS:
+        try:
+            return json.loads(value), None
+        except ValueError as exc:
+            return None, SpecProblem(
+                label, None, None, render_path((key,)), M.STACK_NOT_JSON.format(key=key, reason=exc)
+            )
+    if key in _INT_KEYS and re.fullmatch(r"-?[0-9]{1,9}", value.strip()):
+        return int(value), None
+    if key in _BOOL_KEYS and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true", None
+    return value, None
+
+
+def _check_file_document(doc: Document, stack: str, path: Path) -> tuple[StackConfig | None, list[SpecProblem]]:
+    problems: list[SpecProblem] = []
+    top = doc.data
+    if not isinstance(top, Mapping):
+        return None, [doc.problem((), M.WRONG_TYPE.format(expected="a mapping", actual="something else"))]
+    for key in top:
+        if key not in _PULUMI_TOP_LEVEL:
+            suggestion = did_you_mean(key, _PULUMI_TOP_LEVEL)
+            fix = M.DID_YOU_MEAN.format(suggestion=suggestion) if suggestion else M.ALLOWED_KEYS.format(
+                allowed=", ".join(_PULUMI_TOP_LEVEL)
+            )
+            problems.append(doc.problem((key,), M.UNKNOWN_KEY.format(key=key), fix, prefer_key=True))
+    if not _STACK_NAME.match(stack):
+        problems.append(doc.problem((), M.STACK_NAME.format(value=stack), M.STACK_NAME_FIX))
+    config = top.get("config")
+    if config is None:
+        problems.append(doc.problem((), M.MISSING_KEY.format(key="config"), M.MISSING_KEY_FIX.format(key="config", example="{maas:registry: 127.0.0.1:5000, ...}")))
+        return None, problems
+    if not isinstance(config, Mapping):
+        problems.append(doc.problem(("config",), M.WRONG_TYPE.format(expected="a mapping", actual=type(config).__name__)))
+        return None, problems
+
+    # Lift the maas: keys out of config:, keeping their positions under the lifted paths.
+    lifted = Document(doc.file)
+    data: dict[str, Any] = {}
+    prefix = CONFIG_NAMESPACE + ":"
+    for key, value in config.items():
+        if key.startswith(prefix):
+            name = key[len(prefix) :]
+            data[name] = value
+            base: DocPath = ("config", key)
+            for p, pos in doc.values.items():
+                if p[:2] == base:
+                    lifted.values[(name,) + p[2:]] = pos
+            for p, pos in doc.keys.items():
+                if p[:2] == base:
+                    lifted.keys[(name,) + p[2:]] = pos
+        elif ":" not in key and key in STACK_CONFIG_KEYS:
+            problems.append(
+                doc.problem(
+                    ("config", key),
+                    M.STACK_NOT_NAMESPACED.format(key=key),
+                    M.STACK_NOT_NAMESPACED_FIX.format(key=key),
+                    prefer_key=True,
+                )
+            )
+        # keys of other namespaces belong to other programs and providers
+    lifted.values.setdefault((), doc.values.get(("config",), (1, 1)))
+    lifted.keys.setdefault((), doc.keys.get(("config",), (1, 1)))
+    lifted.data = data
+
+    def render(p: DocPath) -> str:
+        if not p:
+            return "$.config"
+        return render_path(("config", prefix + str(p[0])) + tuple(p[1:]))
+
+    result, more = _validate(lifted, data, stack, path, from_file=True, render=render)
+    return result, problems + more
+
+
+def _validate(
+    doc: Document,
+    data: dict[str, Any],
+    stack: str,
+    path: Path | None,
+    *,
+    from_file: bool,
+    render: Any,
+) -> tuple[StackConfig | None, list[SpecProblem]]:
+    problems = schema_problems(doc, STACKCONFIG_SCHEMA, data=data, render=render)
+    kafka = data.get("kafka")
+    password = kafka.get("saslPassword") if isinstance(kafka, Mapping) else None
+    if from_file and isinstance(password, str):
+        p: DocPath = ("kafka", "saslPassword")
+        problems.append(
+            doc.problem(
+                p,
+                M.STACK_SECRET_IN_CLEAR.format(key="saslPassword"),
+                M.STACK_SECRET_IN_CLEAR_FIX.format(path=f"{CONFIG_NAMESPACE}:kafka.saslPassword"),
+                display_path=render(p) if render else None,
+            )
+        )
+    if problems:
+        return None, problems
+    return _build(data, stack, path), []
+
+
+def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfig:
+    kafka = data["kafka"]
+    servers = kafka["bootstrapServers"]
+    if isinstance(servers, str):
+        servers = servers.split(",")
+    password = kafka.get("saslPassword")
+    secret = None
+    if isinstance(password, Mapping):
+        secret = Secret(ciphertext=password["secure"])
+    elif isinstance(password, str):
+        secret = Secret(plaintext=password)
+    kw: dict[str, Any] = {}
+    for key, attr in (
+        ("bindAddress", "bind_address"),
+        ("portOffset", "port_offset"),
+        ("servingBaseImage", "serving_base_image"),
+        ("routerImage", "router_image"),
+        ("protect", "protect"),
+        ("network", "network"),
+    ):
+        if key in data:
+            kw[attr] = data[key]
+    return StackConfig(
+        stack=stack,
+        registry=data["registry"],
+        docker_host=data["dockerHost"],
+        kafka=KafkaConfig(
+            bootstrap_servers=tuple(s.strip() for s in servers),
+            security_protocol=kafka.get("securityProtocol", "PLAINTEXT"),
+            sasl_mechanism=kafka.get("saslMechanism"),
+            sasl_username=kafka.get("saslUsername"),
+            sasl_password=secret,
+        ),
+        replicas=FrozenMap(data.get("replicas", {})),
+        source_file=path,
+        **kw,
+    )
