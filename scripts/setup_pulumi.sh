@@ -13,8 +13,9 @@ cd "$MAAS_ROOT"
 
 PULUMI_VERSION=v3.260.0
 # The sdk/v3 version the language host is built from (tools/pulumi-language-python/go.mod).
-LANGUAGE_HOST_VERSION=$(awk '$1 == "require" && $2 == "github.com/pulumi/pulumi/sdk/v3" {print $3}' \
-    tools/pulumi-language-python/go.mod)
+LANGUAGE_HOST_VERSION=$(awk -v m=github.com/pulumi/pulumi/sdk/v3 \
+    '$1 == "require" && $2 == m {print $3} $1 == m {print $2}' tools/pulumi-language-python/go.mod)
+[ -n "$LANGUAGE_HOST_VERSION" ] || die "no sdk/v3 version in tools/pulumi-language-python/go.mod"
 PULUMI_DIR="$MAAS_CACHE/pulumi-$PULUMI_VERSION"
 VERSION_PKG=github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
 
