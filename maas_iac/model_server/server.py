@@ -63,7 +63,9 @@ class ModelServer:
         o = self.options
         if o.model_config_file:
             if o.model_base_path:
-                raise ServingError("INVALID_ARGUMENT", "Both --model_base_path and --model_config_file are set; use one")
+                # As tensorflow_model_server does: the config file wins. The image's entrypoint
+                # always passes --model_base_path, and model images add --model_config_file.
+                log.info("server", "--model_config_file given; --model_name/--model_base_path are ignored")
             with open(o.model_config_file, encoding="utf-8") as fh:
                 self._config_text = fh.read()
             return load_config_file(o.model_config_file)
@@ -102,7 +104,9 @@ class ModelServer:
             threading.Thread(target=self._watch_config_file, name="config-poll", daemon=True).start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        while not self._stop.wait(3600):
+        # Short waits: a signal delivered to another thread only runs its Python handler once
+        # the main thread wakes up.
+        while not self._stop.wait(0.2):
             pass
         return self._shutdown()
 

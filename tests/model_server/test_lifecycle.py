@@ -1,0 +1,185 @@
+"""Version lifecycle, config reload and graceful shutdown, against real server processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+
+import grpc
+from google.protobuf import text_format
+from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
+
+from .conftest import copy_version, http
+
+MODEL = "hpt"
+
+
+class RequestLoop:
+    """Predicts continuously from a thread; records every failure."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ok = 0
+        self.failures: list[str] = []
+        self.results: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                code, doc, raw = http("POST", self.url, {"instances": [[1.0]]}, timeout=10)
+                if code == 200:
+                    self.ok += 1
+                    self.results.append(doc["predictions"][0][0])
+                else:
+                    self.failures.append(f"{code} {raw[:200]!r}")
+            except OSError as err:
+                self.failures.append(repr(err))
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+
+def statuses(server) -> dict[str, dict]:
+    code, doc, _ = http("GET", f"{server.rest}/v1/models/{MODEL}")
+    assert code == 200, doc
+    return {s["version"]: s for s in doc["model_version_status"]}
+
+
+def wait_for(predicate, timeout: float, what: str, server) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}:\n{server.log()}")
+
+
+def test_new_version_replaces_old_without_a_failed_request_and_a_bad_one_never_serves(
+    exported, tmp_path, start_server
+):
+    base = tmp_path / MODEL
+    copy_version(exported[1], base, 1)
+    server = start_server(f"--model_name={MODEL}", f"--model_base_path={base}", "--file_system_poll_wait_seconds=1")
+    server.wait_available(MODEL, 1)
+
+    with RequestLoop(f"{server.rest}/v1/models/{MODEL}:predict") as loop:
+        # A half-written version 2 (no saved_model.pb yet) is left alone.
+        half = base / "2"
+        half.mkdir()
+        (half / "variables").mkdir()
+        time.sleep(2.5)
+        assert set(statuses(server)) == {"1"}
+        shutil.rmtree(half)
+        copy_version(exported[2], base, 2)
+        wait_for(lambda: statuses(server).get("1", {}).get("state") == "END", 30, "version 1 to unload", server)
+        st = statuses(server)
+        assert st["2"]["state"] == "AVAILABLE" and st["1"]["status"]["error_code"] == "OK"
+
+        # A corrupt version 3 fails to load; version 2 keeps serving.
+        bad = tmp_path / "bad"
+        bad.mkdir()
+        (bad / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+        (bad / "variables").mkdir()
+        os.rename(bad, base / "3")
+        wait_for(lambda: statuses(server).get("3", {}).get("state") == "END", 30, "version 3 to fail", server)
+        time.sleep(1.5)  # a few more polls: nothing may change
+        st = statuses(server)
+        assert st["2"]["state"] == "AVAILABLE"
+        assert st["3"]["status"]["error_code"] != "OK" and st["3"]["status"]["error_message"]
+        code, doc, _ = http("POST", f"{server.rest}/v1/models/{MODEL}:predict", {"instances": [[1.0]]})
+        assert (code, doc) == (200, {"predictions": [[3.5]]})
+
+    assert loop.failures == [], loop.failures[:5]
+    assert loop.ok > 50 and 2.5 in loop.results and 3.5 in loop.results
+    log = server.log()
+    assert "Successfully loaded servable version {name: hpt version: 2}" in log
+    assert "Done unloading servable version {name: hpt version: 1}" in log
+    assert "Loading servable: {name: hpt version: 3} failed:" in log
+
+
+def test_sigterm_fails_status_first_keeps_serving_then_exits_zero(exported, tmp_path, start_server):
+    base = tmp_path / MODEL
+    copy_version(exported[1], base, 1)
+    server = start_server(f"--model_name={MODEL}", f"--model_base_path={base}", "--drain_seconds=3")
+    server.wait_available(MODEL, 1)
+    predict = f"{server.rest}/v1/models/{MODEL}:predict"
+    with RequestLoop(predict) as loop:
+        time.sleep(0.3)
+        sent = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: http("GET", f"{server.rest}/v1/models/{MODEL}")[0] == 503, 2, "status to fail", server)
+        failed_after = time.monotonic() - sent
+        ok_before = loop.ok
+        code, doc, _ = http("GET", f"{server.rest}/v1/models/{MODEL}")
+        assert code == 503 and "error" in doc
+        time.sleep(1.5)
+        # still answering predictions while draining
+        assert http("POST", predict, {"instances": [[1.0]]})[0] == 200
+        assert loop.ok > ok_before
+        assert server.proc.wait(timeout=20) == 0
+    assert failed_after < 1.5
+    assert time.monotonic() - sent >= 3
+    assert "Received shutdown signal" in server.log()
+
+
+def test_reload_config_replaces_the_served_models(exported, tmp_path, start_server):
+    a, b = tmp_path / "a", tmp_path / "b"
+    copy_version(exported[1], a, 1)
+    copy_version(exported[2], b, 2)
+    config = tmp_path / "models.config"
+    config.write_text(f'model_config_list {{ config {{ name: "a" base_path: "{a}" model_platform: "tensorflow" }} }}')
+    server = start_server(f"--model_config_file={config}")
+    server.wait_available("a", 1)
+
+    new = text_format.Parse(
+        f'model_config_list {{ config {{ name: "b" base_path: "{b}" model_platform: "tensorflow" '
+        f'version_labels {{ key: "stable" value: 2 }} }} }}',
+        model_management_pb2.ReloadConfigRequest().config,
+    )
+    request = model_management_pb2.ReloadConfigRequest()
+    request.config.CopyFrom(new)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        response = model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(request, timeout=60)
+    assert response.status.error_code == 0, response
+    code, doc, _ = http("POST", f"{server.rest}/v1/models/b/labels/stable:predict", {"instances": [[1.0]]})
+    assert (code, doc) == (200, {"predictions": [[3.5]]})
+    code, doc, _ = http("POST", f"{server.rest}/v1/models/a:predict", {"instances": [[1.0]]})
+    assert (code, doc) == (404, {"error": "Servable not found for request: Latest(a)"})
+    assert "Done unloading servable version {name: a version: 1}" in server.log()
+
+
+def test_batching_server_answers_concurrent_requests(exported, tmp_path, start_server):
+    base = tmp_path / MODEL
+    copy_version(exported[1], base, 1)
+    params = tmp_path / "batching.config"
+    params.write_text(
+        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
+        "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 100 }\n"
+    )
+    server = start_server(f"--model_name={MODEL}", f"--model_base_path={base}", "--enable_batching",
+                          f"--batching_parameters_file={params}")
+    server.wait_available(MODEL, 1)
+    results: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        results[i] = http("POST", f"{server.rest}/v1/models/{MODEL}:predict", {"instances": [[float(i)], [1.0]]})[1]
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results[i] == {"predictions": [[0.5 * i + 2], [2.5]]} for i in range(24)), results
+    code, doc, _ = http("POST", f"{server.rest}/v1/models/{MODEL}:predict", {"instances": [[1.0]] * 9})
+    assert code == 400 and doc["error"] == "Task size 9 is larger than maximum input batch size 8"
