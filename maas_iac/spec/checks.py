@@ -144,34 +144,7 @@ def cross_spec_problems(
                     )
                 )
 
-    stack_names = [s.config.stack for s in stacks] or [DEFAULT_CHECK_STACK]
-    for stack in dict.fromkeys(stack_names):
-        seen: dict[str, tuple[str, LoadedSpec | None]] = {}
-        event_topic = events_topic(stack)
-        seen[topic_collision_key(event_topic)] = (event_topic, None)
-        for item in specs:
-            for topic in item.spec.topic_names(stack):
-                reason = topic_name_problem(topic)
-                if reason:
-                    problems.append(
-                        item.doc.problem(
-                            ("metadata", "name"),
-                            M.TOPIC_NAME_ILLEGAL.format(topic=topic, reason=reason),
-                            M.TOPIC_NAME_ILLEGAL_FIX,
-                        )
-                    )
-                    continue
-                key = topic_collision_key(topic)
-                if key in seen and seen[key][1] is not item:
-                    problems.append(
-                        item.doc.problem(
-                            ("metadata", "name"),
-                            M.TOPIC_NAME_COLLISION.format(topic=topic, other=seen[key][0]),
-                            M.TOPIC_NAME_COLLISION_FIX,
-                        )
-                    )
-                else:
-                    seen[key] = (topic, item)
+    problems += _topic_problems(specs, stacks)
 
     for loaded in stacks:
         config = loaded.config
@@ -201,4 +174,37 @@ def cross_spec_problems(
                             M.DID_YOU_MEAN.format(suggestion=suggestion) if suggestion else M.STACK_UNKNOWN_MODEL_FIX_NONE,
                         )
                     )
+    return problems
+
+
+def _topic_problems(specs: Sequence[LoadedSpec], stacks: Sequence[LoadedStack]) -> list[SpecProblem]:
+    """Legal, distinct topic names over every stack given (stacks may share a cluster, so
+    ``a_b.m.requests`` on stack ``a_b`` collides with ``a.b.m.requests`` on stack ``a.b``)."""
+    problems: list[SpecProblem] = []
+    loaded_stacks: list[LoadedStack | None] = list(stacks) or [None]
+    seen: dict[str, str] = {}
+    for loaded in loaded_stacks:
+        stack = loaded.config.stack if loaded else DEFAULT_CHECK_STACK
+        if stack in {s.config.stack for s in stacks if s is not loaded}:
+            continue  # the same stack twice is reported elsewhere, if at all
+        owned: list[tuple[str, Document | None, DocPath]] = [(events_topic(stack), loaded.doc if loaded else None, ())]
+        owned += [(t, item.doc, ("metadata", "name")) for item in specs for t in item.spec.topic_names(stack)]
+        for topic, doc, path in owned:
+            reason = topic_name_problem(topic)
+            key = topic_collision_key(topic)
+            if reason:
+                message = M.TOPIC_NAME_ILLEGAL.format(topic=topic, reason=reason)
+                fix = M.TOPIC_NAME_ILLEGAL_FIX
+            elif key in seen:
+                message = M.TOPIC_NAME_COLLISION.format(topic=topic, other=seen[key])
+                fix = M.TOPIC_NAME_COLLISION_FIX
+            else:
+                seen[key] = topic
+                continue
+            if doc is not None:
+                problems.append(doc.problem(path, message, fix))
+            else:
+                problems.append(SpecProblem(None, None, None, "$", message, fix))
+            if not path:
+                break  # the stack name itself collides: one problem, not one per model
     return problems

@@ -118,7 +118,9 @@ def check_repository(value: str) -> None:
         if scheme == "file":
             if host not in ("", "localhost") or not parts.path.startswith("/"):
                 raise FormatProblem(M.REPO_RELATIVE.format(value=value), M.REPO_FIX)
-        elif not _valid_host(host) or (parts.username or "").startswith("-"):
+        elif host.startswith("-") or (parts.username or "").startswith("-"):
+            raise FormatProblem(M.REPO_OPTION_HOST, M.REPO_FIX)
+        elif not _valid_host(host):
             raise FormatProblem(M.REPO_BAD_HOST.format(host=host), M.REPO_FIX)
         _no_traversal(parts.path)
         return

@@ -80,6 +80,9 @@ class Document:
     values: dict[DocPath, Position] = field(default_factory=dict)
     keys: dict[DocPath, Position] = field(default_factory=dict)
     problems: list[SpecProblem] = field(default_factory=list)
+    reported: set[DocPath] = field(default_factory=set)
+    """Paths whose value the reader already reported (refused tag, non-finite number): later
+    stages skip problems at or under them instead of repeating the same mistake."""
 
     def position(self, path: DocPath, *, prefer_key: bool = False) -> Position | None:
         """Where ``path`` sits: its key (for mapping entries when ``prefer_key``) or its value,
@@ -168,8 +171,9 @@ def read_bytes(raw: bytes | str, *, file: str) -> Document:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
+        fix = M.YAML_COLON_IN_FLOW_FIX if "unexpected ':'" in problem else M.YAML_SYNTAX_FIX
         doc.data = None
-        doc.problems.append(_at(file, mark, "$", M.YAML_SYNTAX.format(problem=problem), M.YAML_SYNTAX_FIX))
+        doc.problems.append(_at(file, mark, "$", M.YAML_SYNTAX.format(problem=problem), fix))
     except ReaderError as exc:
         line, col = _line_col(text, exc.position)
         doc.data = None
@@ -238,11 +242,13 @@ def _scalar(ev: ScalarEvent, doc: Document, path: DocPath) -> object:
             doc.problems.append(
                 _at(doc.file, ev.start_mark, render_path(path), M.TAG_MISMATCH.format(value=value, tag=tag), M.TAG_NOT_ALLOWED_FIX)
             )
+            doc.reported.add(path)
             return value
         return float(resolved) if kind == "float" else resolved
     doc.problems.append(
         _at(doc.file, ev.start_mark, render_path(path), M.TAG_NOT_ALLOWED.format(tag=tag), M.TAG_NOT_ALLOWED_FIX)
     )
+    doc.reported.add(path)
     return value
 
 
@@ -269,6 +275,7 @@ def _resolve_plain(value: str, ev: ScalarEvent, doc: Document, path: DocPath) ->
             doc.problems.append(
                 _at(doc.file, ev.start_mark, render_path(path), M.NON_FINITE_NUMBER.format(value=value), M.NON_FINITE_NUMBER_FIX)
             )
+            doc.reported.add(path)
             return None
         return number
     return value
@@ -361,6 +368,7 @@ def _build(text: str, doc: Document) -> None:
                 doc.problems.append(
                     _at(file, ev.start_mark, render_path(path), M.TAG_NOT_ALLOWED.format(tag=ev.tag), M.TAG_NOT_ALLOWED_FIX)
                 )
+                doc.reported.add(path)
             if len(stack) >= MAX_DEPTH:
                 doc.problems.append(
                     _at(file, ev.start_mark, render_path(path), M.NESTING_TOO_DEEP.format(limit=MAX_DEPTH), M.NESTING_TOO_DEEP_FIX)

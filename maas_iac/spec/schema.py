@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -87,14 +87,23 @@ def schema_problems(
     root = load_schema(schema_name)
     problems: list[SpecProblem] = []
     seen: set[tuple[str, str]] = set()
-    for error in validator.iter_errors(instance):
-        for path, message, fix, at_key in _convert(error, root, instance):
-            display = render(path) if render else None
-            problem = doc.problem(path, message, fix, prefer_key=at_key, display_path=display)
-            marker = (problem.json_path, problem.message)
-            if marker not in seen:
-                seen.add(marker)
-                problems.append(problem)
+    reported = doc.reported
+    converted = [c for error in validator.iter_errors(instance) for c in _convert(error, root, instance)]
+    # A misspelt required key is one mistake: keep "unknown key 'registy'" (whose fix names
+    # 'registry') and drop "missing required key 'registry'" in the same mapping.
+    suggested = {(c.path[:-1], c.suggestion) for c in converted if c.suggestion}
+    for c in converted:
+        path, message, fix, at_key = c.path, c.message, c.fix, c.at_key
+        if c.missing and (path, c.missing) in suggested:
+            continue
+        if reported and any(path[: len(r)] == r for r in reported):
+            continue  # the reader already reported this value
+        display = render(path) if render else None
+        problem = doc.problem(path, message, fix, prefer_key=at_key, display_path=display)
+        marker = (problem.json_path, problem.message)
+        if marker not in seen:
+            seen.add(marker)
+            problems.append(problem)
     return problems
 
 
@@ -116,7 +125,13 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-_Converted = tuple[DocPath, str, "str | None", bool]
+class _Converted(NamedTuple):
+    path: DocPath
+    message: str
+    fix: str | None
+    at_key: bool
+    missing: str | None = None  # the key a "missing required key" problem is about
+    suggestion: str | None = None  # the key an "unknown key" problem suggests
 
 
 def _convert(error: ValidationError, root: Mapping[str, Any], document: object) -> list[_Converted]:
@@ -142,25 +157,27 @@ def _convert(error: ValidationError, root: Mapping[str, Any], document: object) 
                     if condition
                     else M.MISSING_KEY.format(key=key)
                 )
-                out.append((path, message, M.MISSING_KEY_FIX.format(key=key, example=example), True))
+                out.append(
+                    _Converted(path, message, M.MISSING_KEY_FIX.format(key=key, example=example), True, missing=key)
+                )
         return out
     if in_names:
         # propertyNames: the error's instance is the offending key
         key = instance
         reason = _format_reason(error) or M.SCHEMA_OTHER.format(message=error.message)
-        return [(path + (key,), M.INVALID_KEY.format(key=key, reason=reason), _format_fix(error), True)]
+        return [_Converted(path + (key,), M.INVALID_KEY.format(key=key, reason=reason), _format_fix(error), True)]
     if kind == "type":
-        return [(path, *_type_problem(value, instance), False)]
+        return [_Converted(path, *_type_problem(value, instance), False)]
     if kind == "format":
         reason = _format_reason(error) or error.message
-        return [(path, M.INVALID_VALUE.format(reason=reason), _format_fix(error), False)]
+        return [_Converted(path, M.INVALID_VALUE.format(reason=reason), _format_fix(error), False)]
     if kind == "enum":
         allowed = ", ".join(repr(v) for v in value)
         suggestion = did_you_mean(instance, [str(v) for v in value]) if isinstance(instance, str) else None
         fix = M.DID_YOU_MEAN.format(suggestion=suggestion) if suggestion else None
-        return [(path, M.NOT_ONE_OF.format(value=instance, allowed=allowed), fix, False)]
+        return [_Converted(path, M.NOT_ONE_OF.format(value=instance, allowed=allowed), fix, False)]
     if kind == "const":
-        return [(path, M.WRONG_CONST.format(expected=value, value=instance), f"write {value}", False)]
+        return [_Converted(path, M.WRONG_CONST.format(expected=value, value=instance), f"write {value}", False)]
     simple = {
         "minimum": lambda: M.TOO_SMALL.format(value=instance, limit=value),
         "exclusiveMinimum": lambda: M.TOO_SMALL_EXCLUSIVE.format(value=instance, limit=value),
@@ -175,8 +192,8 @@ def _convert(error: ValidationError, root: Mapping[str, Any], document: object) 
         "maxProperties": lambda: M.TOO_MANY_KEYS.format(count=len(instance), limit=value),
     }
     if kind in simple:
-        return [(path, simple[kind](), None, False)]
-    return [(path, M.SCHEMA_OTHER.format(message=error.message), None, False)]
+        return [_Converted(path, simple[kind](), None, False)]
+    return [_Converted(path, M.SCHEMA_OTHER.format(message=error.message), None, False)]
 
 
 def _unknown_keys(schema: Mapping[str, Any], instance: object, path: DocPath) -> list[_Converted]:
@@ -194,7 +211,7 @@ def _unknown_keys(schema: Mapping[str, Any], instance: object, path: DocPath) ->
             if suggestion
             else M.ALLOWED_KEYS.format(allowed=", ".join(allowed))
         )
-        out.append((path + (key,), M.UNKNOWN_KEY.format(key=key), fix, True))
+        out.append(_Converted(path + (key,), M.UNKNOWN_KEY.format(key=key), fix, True, suggestion=suggestion))
     return out
 
 
@@ -213,7 +230,7 @@ def _forbidden(
         for key, sub in props_node.items():
             if sub is False and key in parent_instance:
                 out.append(
-                    (
+                    _Converted(
                         path + (key,),
                         M.KEY_NOT_ALLOWED_WHEN.format(key=key, condition=condition),
                         M.KEY_NOT_ALLOWED_WHEN_FIX.format(key=key),
@@ -221,7 +238,7 @@ def _forbidden(
                     )
                 )
     if not out:
-        out.append((path, M.SCHEMA_OTHER.format(message=error.message), None, False))
+        out.append(_Converted(path, M.SCHEMA_OTHER.format(message=error.message), None, False))
     return out
 
 
