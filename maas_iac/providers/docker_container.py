@@ -309,7 +309,8 @@ class Container(pulumi.dynamic.Resource, module="docker", name="Container"):
     status: pulumi.Output[str]
     health: pulumi.Output[str]
     image_id: pulumi.Output[str]
-    host_ports: pulumi.Output[list[PortMapping]]
+    host_ports: pulumi.Output[list[dict[str, Any]]]
+    """The bound host ports, as PortMapping-shaped dicts (numbers come back as floats)."""
 
     def __init__(
         self,

@@ -92,7 +92,9 @@ class TopicProvider(ResourceProvider):
         failures = []
         for key in ("partitions", "replication_factor"):
             value = news.get(key)
-            if not has_unknowns(value) and (not isinstance(value, int) or value < 1):
+            # Numbers arrive as floats (protobuf's Value has no integers).
+            whole = isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value)
+            if not has_unknowns(value) and (not whole or value < 1):
                 failures.append(CheckFailure(key, f"{key} must be a positive integer, got {value!r}"))
         reasons = [] if failures or news.get("allow_destructive") else _destructive(olds, news)
         if reasons:
