@@ -144,7 +144,8 @@ def cross_spec_problems(
                     )
                 )
 
-    problems += _topic_problems(specs, stacks)
+    # a duplicate name is one mistake, already reported: its topics are not checked again
+    problems += _topic_problems([item for item in specs if names[item.spec.name] is item], stacks)
 
     for loaded in stacks:
         config = loaded.config

@@ -1,0 +1,146 @@
+"""Stack config: from the stack file, from a Pulumi-style mapping, and the merge rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maas_iac.errors import SpecError, StackConfigError
+from maas_iac.spec import messages as M
+from maas_iac.spec import (
+    DEFAULT_SERVING_BASE_IMAGE,
+    Ports,
+    Secret,
+    apply_stack_config,
+    load_stack_config,
+    parse_spec,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_local_stack_file() -> None:
+    config = load_stack_config(REPO / "stacks" / "Pulumi.local.yaml")
+    assert config.stack == "local"
+    assert config.registry == "127.0.0.1:5000"
+    assert config.docker_host == "unix:///var/run/docker.sock"
+    assert config.kafka.bootstrap_servers == ("127.0.0.1:9092",)
+    assert config.kafka.security_protocol == "PLAINTEXT"
+    assert config.bind_address == "127.0.0.1"
+    assert config.serving_base_image == "127.0.0.1:5000/maas/serving:2.21.0"
+    assert config.router_image == "127.0.0.1:5000/maas/haproxy:2.6"
+    assert config.network_name == "maas-local"
+    assert config.events_topic == "local.model-events"
+    assert config.protect is False
+
+
+def test_staging_stack_file_validates_with_its_secret_as_ciphertext() -> None:
+    config = load_stack_config(REPO / "stacks" / "Pulumi.staging.yaml")
+    assert config.docker_host.startswith("ssh://")
+    assert config.kafka.security_protocol == "SASL_SSL"
+    assert config.kafka.sasl_password is not None
+    assert config.kafka.sasl_password.ciphertext
+    assert config.kafka.sasl_password.plaintext is None
+    assert config.protect is True
+    with pytest.raises(StackConfigError):
+        config.kafka.sasl_password.reveal()
+
+
+def test_mapping_as_the_pulumi_program_reads_it() -> None:
+    # pulumi.Config("maas").get(...) returns strings; structured values as JSON text.
+    config = load_stack_config(
+        {
+            "maas:registry": "registry.example.com",
+            "dockerHost": "ssh://deploy@docker-1.example.com",
+            "kafka": '{"bootstrapServers": "k1:9093,k2:9093", "securityProtocol": "SASL_SSL",'
+            ' "saslMechanism": "PLAIN", "saslUsername": "maas", "saslPassword": "s3cret"}',
+            "portOffset": "100",
+            "protect": "true",
+            "replicas": '{"m": 4}',
+            "network": None,
+        },
+        stack="prod",
+    )
+    assert config.stack == "prod"
+    assert config.port_offset == 100 and config.protect is True
+    assert config.kafka.bootstrap_servers == ("k1:9093", "k2:9093")
+    assert config.kafka.sasl_password == Secret(plaintext="s3cret")
+    assert "s3cret" not in repr(config)
+    assert config.kafka.client_config()["sasl.password"] == "s3cret"
+    assert config.replicas == {"m": 4}
+    assert config.network_name == "maas-prod"
+
+
+def test_mapping_problems_are_all_reported() -> None:
+    with pytest.raises(StackConfigError) as info:
+        load_stack_config({"registry": "https://x/y", "kafka": "{not json", "portOffset": "lots"}, stack="dev")
+    messages = sorted(p.message for p in info.value.problems)
+    assert any(m.startswith("kafka must be a mapping or its JSON text") for m in messages)
+    assert M.REGISTRY.format(value="https://x/y") in messages
+    assert M.MISSING_KEY.format(key="dockerHost") in messages
+    assert M.WRONG_TYPE.format(expected="an integer", actual="the string 'lots'") in messages
+
+
+def test_mapping_needs_a_legal_stack_name() -> None:
+    with pytest.raises(StackConfigError) as info:
+        load_stack_config({"registry": "r:5000"}, stack=None)
+    assert info.value.problems[0].message == M.STACK_NAME.format(value=None)
+
+
+def test_stack_file_with_an_unexpected_name(write) -> None:
+    path = write("stack.yaml", "config: {}\n")
+    with pytest.raises(StackConfigError) as info:
+        load_stack_config(path)
+    assert info.value.problems[0].message == M.STACK_FILE_NAME.format(name="stack.yaml")
+
+
+def test_stack_config_error_is_a_spec_error() -> None:
+    assert issubclass(StackConfigError, SpecError)
+
+
+@pytest.fixture
+def make_spec(spec_text):
+    return lambda **kw: parse_spec(spec_text(**kw))
+
+
+def test_merge_rule_stack_overrides_replicas_base_image_and_ports(make_spec) -> None:
+    stack = load_stack_config(
+        {
+            "registry": "r:5000",
+            "dockerHost": "unix:///var/run/docker.sock",
+            "kafka": {"bootstrapServers": "k:9092"},
+            "portOffset": 1000,
+            "servingBaseImage": "127.0.0.1:5000/maas/serving:2.21.0",
+            "replicas": {"m": 5},
+        },
+        stack="qa",
+    )
+    spec = make_spec(name="m", rest=8501, grpc=8500)
+    effective = apply_stack_config(spec, stack)
+    assert effective.serving.replicas == 5
+    assert effective.serving.base_image == "127.0.0.1:5000/maas/serving:2.21.0"
+    assert effective.serving.ports == Ports(rest=9501, grpc=9500)
+    assert effective.serving.health == spec.serving.health
+    assert spec.serving.replicas == 2  # the spec itself is untouched
+
+    other = make_spec(name="other", rest=8601, grpc=8600)
+    assert apply_stack_config(other, stack).serving.replicas == 2
+
+
+def test_merge_rule_an_explicit_base_image_in_the_spec_wins(spec_text) -> None:
+    stack = load_stack_config(
+        {"registry": "r:5000", "dockerHost": "unix:///d.sock", "kafka": {"bootstrapServers": "k:9092"},
+         "servingBaseImage": "stack/serving:1"},
+        stack="qa",
+    )
+    text = spec_text().replace("  replicas: 2\n", "  replicas: 2\n  baseImage: spec/serving:2\n")
+    assert apply_stack_config(parse_spec(text), stack).serving.base_image == "spec/serving:2"
+
+
+def test_merge_rule_default_base_image(make_spec) -> None:
+    stack = load_stack_config(
+        {"registry": "r:5000", "dockerHost": "unix:///d.sock", "kafka": {"bootstrapServers": "k:9092"}}, stack="qa"
+    )
+    assert stack.base_image_for(make_spec()) == DEFAULT_SERVING_BASE_IMAGE == "tensorflow/serving:2.19.0"
+    assert stack.bind_address == "127.0.0.1"
