@@ -199,6 +199,8 @@ class ContainerProvider(ResourceProvider):
             # Found stopped by a refresh: bring it back as a fresh container.
             replaces.append("running")
         updates = changed_keys(olds, new, _UPDATE_IN_PLACE)
+        # Docker can change a limit in place but not remove one.
+        replaces += [k for k in ("cpus", "memory_mb") if k in updates and not new.get(k)]
         return DiffResult(
             changes=bool(replaces or updates),
             replaces=replaces,

@@ -109,8 +109,8 @@ class TopicProvider(ResourceProvider):
         admin = _admin(props["bootstrap_servers"])
         topic = NewTopic(name, num_partitions=int(props["partitions"]),
                          replication_factor=int(props["replication_factor"]), config=_config(props))
-        # Right after a delete (a replacement) the broker may still be removing the old topic.
-        deadline = time.monotonic() + _TIMEOUT_S
+        # Delete waits for the broker, but a topic deleted by hand may still be going away.
+        deadline = time.monotonic() + 10
         while True:
             future = admin.create_topics([topic], operation_timeout=_TIMEOUT_S,
                                          request_timeout=_TIMEOUT_S)[name]
@@ -152,6 +152,8 @@ class TopicProvider(ResourceProvider):
             changed = True
         else:
             changed = int(olds["partitions"]) != int(news["partitions"]) or _config(olds) != _config(news)
+        # A new address changes nothing on the broker, but later reads and deletes must use it.
+        changed = changed or olds.get("bootstrap_servers") != news.get("bootstrap_servers")
         return DiffResult(changes=changed, replaces=[])
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -243,8 +245,8 @@ class Topic(pulumi.dynamic.Resource, module="kafka", name="Topic"):
         :param name: topic name, e.g. ``local.iris.requests``.
         :param partitions: partition count (may only grow without ``allow_destructive``).
         :param replication_factor: replicas per partition (1 on the single-node local broker).
-        :param bootstrap_servers: ``host:port[,host:port]`` of the cluster; changing it does
-            not move the topic (connection detail, not identity).
+        :param bootstrap_servers: ``host:port[,host:port]`` of the cluster; changing it is an
+            update that only records the new address (connection detail, not identity).
         :param config: topic config to enforce, e.g. ``{"cleanup.policy": "compact"}``.
         :param allow_destructive: accept delete-and-recreate for changes Kafka cannot apply.
         """

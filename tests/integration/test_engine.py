@@ -2,7 +2,7 @@
 
 Through the Automation API on a throwaway file backend: create a Kafka topic, an image in
 the registry, a Docker network and a container running that image by digest; check them from outside Pulumi; a preview reports no changes;
-in-place updates, the destructive-change guard and drift found by a refresh; destroy
+in-place updates, the destructive-change guard and its opt-in, drift found by a refresh; destroy
 leaves nothing behind. A second test runs a Python program through the language host.
 
 Needs `scripts/setup_pulumi.sh` and `scripts/services start`.
@@ -44,16 +44,11 @@ def _set_retention(admin, name: str, value: str) -> None:
     admin.incremental_alter_configs([resource])[resource].result(timeout=30)
 
 
-# The refused preview below leaves the inline program's coroutine to the garbage collector,
-# which the SDK's shutdown hook then complains about outside any event loop; that is harmless.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_topic_and_container_lifecycle(
     inline_stack, docker_client, kafka_admin, kafka_bootstrap, registry, debian_image, tmp_path: Path
 ):
     import docker.errors
     import pulumi
-    from pulumi import automation as auto
-
     from maas_iac.providers import Container, Network, RegistryImage, Topic
     from maas_iac.providers.docker_image import manifest_digest
 
@@ -63,11 +58,12 @@ def test_topic_and_container_lifecycle(
     # Fixed content under a fixed tag: the first run ever builds and pushes, later ones find it.
     (context / "Dockerfile").write_text(f"FROM {debian_image}\nLABEL maas.test=engine-it\n")
     topic_name = f"maas-it.{uid}.requests"
-    wanted = {"partitions": 2, "memory_mb": 64}
+    wanted = {"partitions": 2, "memory_mb": 64, "allow_destructive": False}
 
     def program() -> None:
         topic = Topic("requests", name=topic_name, partitions=wanted["partitions"], replication_factor=1,
-                      bootstrap_servers=kafka_bootstrap, config={"retention.ms": "3600000"})
+                      bootstrap_servers=kafka_bootstrap, config={"retention.ms": "3600000"},
+                      allow_destructive=wanted["allow_destructive"])
         image = RegistryImage("image", context=str(context), registry=registry,
                               repository="maas/engine-it", tag="fixed-1")
         net = Network("net", name=f"maas-it-{uid}", labels={"maas.test": uid})
@@ -126,11 +122,11 @@ def test_topic_and_container_lifecycle(
     assert container.id == outputs["container_id"].value
     assert container.attrs["HostConfig"]["Memory"] == 96 * 1024 * 1024
 
-    # Guard rail: fewer partitions is refused at preview, naming the way out.
-    wanted["partitions"] = 1
-    with pytest.raises(auto.CommandError, match="allow_destructive"):
-        stack.preview()
-    wanted["partitions"] = 3
+    # Fewer partitions with the opt-in replaces the topic (delete, then create); without it,
+    # the preview is refused (test_language_host_runs_a_python_program).
+    wanted.update(partitions=1, allow_destructive=True)
+    assert {str(op): n for op, n in stack.up().summary.resource_changes.items()} == {"replace": 1, "same": 4}
+    assert _topic(kafka_admin, topic_name) == (1, "3600000")
 
     # Drift: stop the container and change the topic behind Pulumi's back; a refresh sees
     # both, and the next up puts them right (a new container, the declared retention).
@@ -142,7 +138,7 @@ def test_topic_and_container_lifecycle(
     outputs = stack.up().outputs
     assert outputs["container_id"].value != container.id
     assert docker_client.containers.get(outputs["container_id"].value).status == "running"
-    assert _topic(kafka_admin, topic_name) == (3, "3600000")
+    assert _topic(kafka_admin, topic_name) == (1, "3600000")
     _no_changes(stack.preview())
 
     stack.destroy()
@@ -154,13 +150,17 @@ def test_topic_and_container_lifecycle(
         docker_client.networks.get(f"maas-it-{uid}")
 
 
-def test_language_host_runs_a_python_program(engine_env, pulumi_root: Path, tmp_path: Path, docker_client):
-    """`pulumi up` of a program on disk: the CLI starts pulumi-language-python, which runs
-    the program with this interpreter; its dynamic resource runs in pulumi-python."""
+def test_language_host_runs_a_python_program(
+    engine_env, pulumi_root: Path, tmp_path: Path, docker_client, kafka_admin, kafka_bootstrap
+):
+    """`pulumi up` of a program on disk: the CLI starts pulumi-language-python, which runs the
+    program with this interpreter; its dynamic resources run in pulumi-python. Also: fewer
+    partitions without ``allow_destructive`` fails the preview with the way out."""
     import docker.errors
     from pulumi import automation as auto
 
     uid = uuid.uuid4().hex[:8]
+    topic_name = f"maas-it.{uid}.events"
     project = tmp_path / "program"
     project.mkdir()
     (project / "Pulumi.yaml").write_text(textwrap.dedent(f"""\
@@ -172,9 +172,11 @@ def test_language_host_runs_a_python_program(engine_env, pulumi_root: Path, tmp_
         """))
     (project / "__main__.py").write_text(textwrap.dedent(f"""\
         import pulumi
-        from maas_iac.providers import Network
+        from maas_iac.providers import Network, Topic
 
         net = Network("net", name="maas-it-lh-{uid}")
+        Topic("events", name="{topic_name}", partitions=pulumi.Config().require_int("partitions"),
+              replication_factor=1, bootstrap_servers="{kafka_bootstrap}")
         pulumi.export("network_id", net.network_id)
         """))
     stack = auto.create_stack(
@@ -182,10 +184,20 @@ def test_language_host_runs_a_python_program(engine_env, pulumi_root: Path, tmp_
         opts=auto.LocalWorkspaceOptions(env_vars=engine_env, secrets_provider="passphrase",
                                         pulumi_command=auto.PulumiCommand(root=str(pulumi_root))))
     try:
+        stack.set_config("partitions", auto.ConfigValue("2"))
         up = stack.up()
         assert docker_client.networks.get(up.outputs["network_id"].value).name == f"maas-it-lh-{uid}"
+        assert _topic(kafka_admin, topic_name)[0] == 2
         _no_changes(stack.preview())
+
+        stack.set_config("partitions", auto.ConfigValue("1"))
+        with pytest.raises(auto.CommandError) as refused:
+            stack.preview()
+        assert "reducing partitions of" in str(refused.value)
+        assert "Set allow_destructive=True on this topic" in str(refused.value)
+        assert _topic(kafka_admin, topic_name)[0] == 2
     finally:
         stack.destroy()
     with pytest.raises(docker.errors.NotFound):
         docker_client.networks.get(f"maas-it-lh-{uid}")
+    assert _topic(kafka_admin, topic_name) is None
