@@ -23,7 +23,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ruamel.yaml import YAML
+from ruamel.yaml.main import CParser
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
@@ -33,6 +33,7 @@ from ruamel.yaml.events import (
     ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
+    StreamEndEvent,
 )
 from ruamel.yaml.reader import ReaderError
 
@@ -63,7 +64,6 @@ _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 _MISSING = object()
 
-_yaml = YAML(typ="safe")
 
 
 @dataclass(slots=True)
@@ -252,7 +252,14 @@ def _scalar(ev: ScalarEvent, doc: Document, path: DocPath) -> object:
     return value
 
 
+_MAYBE_NOT_STRING = frozenset("0123456789+-.~tTfFnN")
+
+
 def _resolve_plain(value: str, ev: ScalarEvent, doc: Document, path: DocPath) -> object:
+    if not value:
+        return None
+    if value[0] not in _MAYBE_NOT_STRING:
+        return value
     if _NULL.match(value):
         return None
     if _BOOL_TRUE.match(value):
@@ -281,114 +288,122 @@ def _resolve_plain(value: str, ev: ScalarEvent, doc: Document, path: DocPath) ->
     return value
 
 
-class _Frame:
-    __slots__ = ("container", "path", "key", "key_pos", "skip")
+def _event_source(text: str):  # type: ignore[no-untyped-def]
+    """``get_event`` of libyaml's parser (ruamel.yaml.clib), or of ruamel's pure-Python one."""
+    if CParser is not None:
+        return CParser(text).get_event
+    from ruamel.yaml import YAML
 
-    def __init__(self, container: dict | list, path: DocPath, skip: bool) -> None:
-        self.container = container
-        self.path = path
-        self.key: object = _MISSING
-        self.key_pos: Position | None = None
-        self.skip = skip  # building a duplicate key's value: keep parsing, keep nothing
+    return YAML(typ="safe", pure=True).parse(text).__next__
+
+
+_KEY_TAGS = frozenset({None, "!", _CORE + "str", _CORE + "int", _CORE + "bool", _CORE + "float", _CORE + "null"})
+_MAP_TAGS = frozenset({None, "!", _CORE + "map"})
+_SEQ_TAGS = frozenset({None, "!", _CORE + "seq"})
 
 
 def _build(text: str, doc: Document) -> None:
-    stack: list[_Frame] = []
+    """Build ``doc.data`` from the event stream (hot path: kept flat on purpose).
+
+    Each open container is a frame ``[container, path, pending_key, skip]``; ``pending_key``
+    is ``_MISSING`` while a mapping waits for its next key, ``_DUPLICATE`` while it reads the
+    value of a repeated key, which is parsed but kept nowhere (``skip``).
+    """
+    file = doc.file
+    values = doc.values
+    keys = doc.keys
+    problems = doc.problems
+    stack: list[list] = []
     root: object = _MISSING
     documents = 0
-    file = doc.file
-    for ev in _yaml.parse(text):
-        cls = type(ev)
-        if cls is DocumentStartEvent:
+    get_event = _event_source(text)
+    while True:
+        ev = get_event()
+        cls = ev.__class__
+        if cls is ScalarEvent or cls is MappingStartEvent or cls is SequenceStartEvent:
+            mark = ev.start_mark
+            pos = (mark.line + 1, mark.column + 1)
+            if stack:
+                frame = stack[-1]
+                container = frame[0]
+                if container.__class__ is dict:
+                    pending = frame[2]
+                    if pending is _MISSING:
+                        # this node is a key
+                        path = frame[1]
+                        if ev.anchor is not None:
+                            problems.append(_at(file, mark, render_path(path), M.ANCHOR_NOT_ALLOWED.format(name=ev.anchor), M.ANCHOR_FIX))
+                            raise _Stop
+                        if cls is not ScalarEvent:
+                            problems.append(_at(file, mark, render_path(path), M.COMPLEX_KEY, M.COMPLEX_KEY_FIX))
+                            raise _Stop
+                        if ev.tag not in _KEY_TAGS:
+                            problems.append(_at(file, mark, render_path(path), M.TAG_NOT_ALLOWED.format(tag=ev.tag), M.TAG_NOT_ALLOWED_FIX))
+                        key = ev.value  # keys are always strings: the text as written
+                        if frame[3]:
+                            frame[2] = key
+                            continue
+                        key_path = path + (key,)
+                        if key in container:
+                            first = keys.get(key_path, pos)
+                            problems.append(
+                                SpecProblem(file, pos[0], pos[1], render_path(key_path),
+                                            M.DUPLICATE_KEY.format(key=key, line=first[0]), M.DUPLICATE_KEY_FIX)
+                            )
+                            frame[2] = _DUPLICATE
+                        else:
+                            keys[key_path] = pos
+                            frame[2] = key
+                        continue
+                    path = frame[1] + (pending,)
+                    skip = frame[3] or pending is _DUPLICATE
+                    frame[2] = _MISSING
+                else:
+                    path = frame[1] + (len(container),)
+                    skip = frame[3]
+            else:
+                path = ()
+                skip = False
+            if ev.anchor is not None:
+                problems.append(_at(file, mark, render_path(path), M.ANCHOR_NOT_ALLOWED.format(name=ev.anchor), M.ANCHOR_FIX))
+                raise _Stop
+            if cls is ScalarEvent:
+                if ev.tag is None and ev.implicit[0] and not ev.style:
+                    value: object = _resolve_plain(ev.value, ev, doc, path)
+                else:
+                    value = _scalar(ev, doc, path)
+            else:
+                if ev.tag not in (_MAP_TAGS if cls is MappingStartEvent else _SEQ_TAGS):
+                    problems.append(_at(file, mark, render_path(path), M.TAG_NOT_ALLOWED.format(tag=ev.tag), M.TAG_NOT_ALLOWED_FIX))
+                    doc.reported.add(path)
+                if len(stack) >= MAX_DEPTH:
+                    problems.append(_at(file, mark, render_path(path), M.NESTING_TOO_DEEP.format(limit=MAX_DEPTH), M.NESTING_TOO_DEEP_FIX))
+                    raise _Stop
+                value = {} if cls is MappingStartEvent else []
+            if not stack:
+                root = value
+                values[()] = pos
+            elif not skip:
+                if container.__class__ is dict:
+                    container[pending] = value
+                else:
+                    container.append(value)
+                values[path] = pos
+            if cls is not ScalarEvent:
+                stack.append([value, path, _MISSING, skip])
+        elif cls is MappingEndEvent or cls is SequenceEndEvent:
+            stack.pop()
+        elif cls is DocumentStartEvent:
             documents += 1
             if documents > 1:
-                doc.problems.append(_at(file, ev.start_mark, "$", M.MULTIPLE_DOCUMENTS, M.MULTIPLE_DOCUMENTS_FIX))
+                problems.append(_at(file, ev.start_mark, "$", M.MULTIPLE_DOCUMENTS, M.MULTIPLE_DOCUMENTS_FIX))
                 raise _Stop
-            continue
-        if cls is AliasEvent:
-            path = stack[-1].path if stack else ()
-            doc.problems.append(
-                _at(file, ev.start_mark, render_path(path), M.ALIAS_NOT_ALLOWED.format(name=ev.anchor), M.ANCHOR_FIX)
-            )
+        elif cls is AliasEvent:
+            path = stack[-1][1] if stack else ()
+            problems.append(_at(file, ev.start_mark, render_path(path), M.ALIAS_NOT_ALLOWED.format(name=ev.anchor), M.ANCHOR_FIX))
             raise _Stop
-        if cls is MappingEndEvent or cls is SequenceEndEvent:
-            stack.pop()
-            continue
-        if cls is not ScalarEvent and cls is not MappingStartEvent and cls is not SequenceStartEvent:
-            continue  # stream and document end
-
-        # A node: scalar, mapping or sequence. Work out where it goes.
-        pos = (ev.start_mark.line + 1, ev.start_mark.column + 1)
-        top = stack[-1] if stack else None
-        is_key = top is not None and isinstance(top.container, dict) and top.key is _MISSING
-        if top is None:
-            path: DocPath = ()
-        elif is_key:
-            path = top.path
-        elif isinstance(top.container, dict):
-            path = top.path + (top.key,)  # type: ignore[operator]
-        else:
-            path = top.path + (len(top.container),)
-        if ev.anchor is not None:
-            doc.problems.append(
-                _at(file, ev.start_mark, render_path(path), M.ANCHOR_NOT_ALLOWED.format(name=ev.anchor), M.ANCHOR_FIX)
-            )
-            raise _Stop
-
-        if is_key:
-            assert top is not None
-            if cls is not ScalarEvent:
-                doc.problems.append(_at(file, ev.start_mark, render_path(path), M.COMPLEX_KEY, M.COMPLEX_KEY_FIX))
-                raise _Stop
-            if ev.tag not in (None, "!", _CORE + "str", _CORE + "int", _CORE + "bool", _CORE + "float", _CORE + "null"):
-                doc.problems.append(
-                    _at(file, ev.start_mark, render_path(path), M.TAG_NOT_ALLOWED.format(tag=ev.tag), M.TAG_NOT_ALLOWED_FIX)
-                )
-            key = ev.value  # keys are always strings: the text as written
-            top.key = key
-            top.key_pos = pos
-            if not top.skip:
-                key_path = top.path + (key,)
-                if key in top.container:
-                    first = doc.keys.get(key_path, pos)
-                    doc.problems.append(
-                        SpecProblem(file, pos[0], pos[1], render_path(key_path),
-                                    M.DUPLICATE_KEY.format(key=key, line=first[0]), M.DUPLICATE_KEY_FIX)
-                    )
-                    top.key = _DUPLICATE
-                else:
-                    doc.keys[key_path] = pos
-            continue
-
-        skip = top is not None and (top.skip or top.key is _DUPLICATE)
-        if cls is ScalarEvent:
-            value: object = _scalar(ev, doc, path)
-        else:
-            if ev.tag not in (None, "!", _CORE + ("map" if cls is MappingStartEvent else "seq")):
-                doc.problems.append(
-                    _at(file, ev.start_mark, render_path(path), M.TAG_NOT_ALLOWED.format(tag=ev.tag), M.TAG_NOT_ALLOWED_FIX)
-                )
-                doc.reported.add(path)
-            if len(stack) >= MAX_DEPTH:
-                doc.problems.append(
-                    _at(file, ev.start_mark, render_path(path), M.NESTING_TOO_DEEP.format(limit=MAX_DEPTH), M.NESTING_TOO_DEEP_FIX)
-                )
-                raise _Stop
-            value = {} if cls is MappingStartEvent else []
-
-        if top is None:
-            root = value
-            doc.values[()] = pos
-        elif not skip:
-            if isinstance(top.container, dict):
-                top.container[top.key] = value
-            else:
-                top.container.append(value)
-            doc.values[path] = pos
-        if isinstance(top.container if top else None, dict):
-            top.key = _MISSING  # type: ignore[union-attr]
-        if cls is not ScalarEvent:
-            stack.append(_Frame(value, path, skip))  # type: ignore[arg-type]
+        elif cls is StreamEndEvent:
+            break
     doc.data = None if root is _MISSING else root
 
 

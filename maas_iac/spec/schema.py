@@ -21,11 +21,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from maas_iac.errors import SpecProblem
 from maas_iac.spec import messages as M
+from maas_iac.spec.fastcheck import Check, compile_schema
 from maas_iac.spec.formats import FORMAT_CHECKER, FormatProblem
 from maas_iac.spec.reader import DocPath, Document
 
@@ -34,6 +35,7 @@ __all__ = [
     "SCHEMA_DIR",
     "STACKCONFIG_SCHEMA",
     "did_you_mean",
+    "fast_check_for",
     "load_schema",
     "schema_problems",
     "validator_for",
@@ -62,12 +64,28 @@ def load_schema(name: str) -> dict[str, Any]:
         return json.load(fh)
 
 
+# YAML has distinct integers and floats: 2.0 is not an acceptable replica count, although
+# JSON Schema's "integer" would accept it.
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, x: isinstance(x, int) and not isinstance(x, bool)
+    ),
+)
+
+
 @cache
 def validator_for(name: str) -> Draft202012Validator:
-    """A compiled validator for ``schemas/<name>``, built once per process."""
+    """A jsonschema validator for ``schemas/<name>``, built once per process."""
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    return _Validator(schema, format_checker=FORMAT_CHECKER)
+
+
+@cache
+def fast_check_for(name: str) -> Check:
+    """A compiled yes/no check for ``schemas/<name>`` (see :mod:`maas_iac.spec.fastcheck`)."""
+    return compile_schema(load_schema(name), FORMAT_CHECKER)
 
 
 PathRenderer = Callable[[DocPath], str]
@@ -82,8 +100,10 @@ def schema_problems(
     data is the ``maas:`` keys lifted out of ``config:``); positions are looked up in ``doc``
     under the same data path.
     """
-    validator = validator_for(schema_name)
     instance = doc.data if data is None else data
+    if fast_check_for(schema_name)(instance):
+        return []
+    validator = validator_for(schema_name)
     root = load_schema(schema_name)
     problems: list[SpecProblem] = []
     seen: set[tuple[str, str]] = set()

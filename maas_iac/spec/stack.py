@@ -279,20 +279,31 @@ def check_stack_mapping(
 
 def _coerce(key: str, value: Any, label: str) -> tuple[Any, SpecProblem | None]:
     """Undo ``pulumi.Config.get``'s stringification for structured, integer and boolean keys."""
-    if not isinstance(value, str):
-        return value, None
-    if key in _OBJECT_KEYS:
+    if isinstance(value, str) and key in _OBJECT_KEYS:
         try:
-            return json.loads(value), None
+            value = json.loads(value)
         except ValueError as exc:
             return None, SpecProblem(
                 label, None, None, render_path((key,)), M.STACK_NOT_JSON.format(key=key, reason=exc)
             )
-    if key in _INT_KEYS and re.fullmatch(r"-?[0-9]{1,9}", value.strip()):
-        return int(value), None
-    if key in _BOOL_KEYS and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true", None
-    return value, None
+    return _coerce_scalar(key, value), None
+
+
+def _coerce_scalar(key: str, value: Any) -> Any:
+    """Pulumi stores scalar config as strings (``maas:portOffset: "0"``, ``maas:protect:
+    "false"``, replica counts set with ``--path``): read them back as numbers and booleans."""
+    if isinstance(value, str):
+        text = value.strip()
+        if key in _INT_KEYS and re.fullmatch(r"-?[0-9]{1,9}", text):
+            return int(text)
+        if key in _BOOL_KEYS and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+    elif key == "replicas" and isinstance(value, Mapping):
+        return {
+            k: int(v) if isinstance(v, str) and re.fullmatch(r"[0-9]{1,9}", v.strip()) else v
+            for k, v in value.items()
+        }
+    return value
 
 
 def _check_file_document(doc: Document, stack: str, path: Path) -> tuple[StackConfig | None, list[SpecProblem]]:
@@ -324,7 +335,7 @@ def _check_file_document(doc: Document, stack: str, path: Path) -> tuple[StackCo
     for key, value in config.items():
         if key.startswith(prefix):
             name = key[len(prefix) :]
-            data[name] = value
+            data[name] = _coerce_scalar(name, value)
             base: DocPath = ("config", key)
             for p, pos in doc.values.items():
                 if p[:2] == base:

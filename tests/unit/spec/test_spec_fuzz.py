@@ -113,3 +113,30 @@ def test_byte_edits_of_a_valid_spec(data: st.DataObject) -> None:
 def test_stack_mappings_never_raise(mapping: dict[str, Any]) -> None:
     config, problems = check_stack_mapping(mapping, stack="fuzz")
     assert (config is None) == bool(problems)
+
+
+def _agree(data: Any, name: str) -> None:
+    from maas_iac.spec.schema import fast_check_for, validator_for
+
+    assert fast_check_for(name)(data) == validator_for(name).is_valid(data)
+
+
+@FUZZ
+@given(mutated_specs())
+def test_fast_check_agrees_with_jsonschema_on_specs(text: str) -> None:
+    _agree(json.loads(text), "modelservice.schema.json")
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(["registry", "dockerHost", "kafka", "portOffset", "protect", "replicas",
+                                        "bindAddress", "network"]), json_values, max_size=6))
+def test_fast_check_agrees_with_jsonschema_on_stacks(mapping: dict[str, Any]) -> None:
+    _agree(mapping, "stackconfig.schema.json")
+
+
+def test_fast_check_agrees_on_every_fixture() -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    for path in sorted(fixtures.glob("*/*.yaml")):
+        doc = read_bytes(path.read_bytes(), file=path.name)
+        if doc.data is not None and not path.name.startswith("Pulumi."):
+            _agree(doc.data, "modelservice.schema.json")

@@ -144,3 +144,21 @@ def test_merge_rule_default_base_image(make_spec) -> None:
     )
     assert stack.base_image_for(make_spec()) == DEFAULT_SERVING_BASE_IMAGE == "tensorflow/serving:2.19.0"
     assert stack.bind_address == "127.0.0.1"
+
+
+def test_stack_file_as_pulumi_writes_it_with_scalars_as_strings(write) -> None:
+    path = write(
+        "Pulumi.dev.yaml",
+        "encryptionsalt: v1:abc\n"
+        "config:\n"
+        "  maas:registry: 127.0.0.1:5000\n"
+        "  maas:dockerHost: unix:///var/run/docker.sock\n"
+        "  maas:kafka:\n"
+        "    bootstrapServers: 127.0.0.1:9092\n"
+        '  maas:portOffset: "100"\n'
+        '  maas:protect: "true"\n'
+        "  maas:replicas:\n"
+        '    m: "3"\n',
+    )
+    config = load_stack_config(path)
+    assert (config.port_offset, config.protect, config.replicas) == (100, True, {"m": 3})
