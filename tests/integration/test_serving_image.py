@@ -1,0 +1,102 @@
+"""The serving image, used the way model images use it: FROM it, COPY a version dir, run.
+
+Needs Docker and ``maas/serving:2.21.0`` (scripts/build_serving_image.sh); skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SERVING_IMAGE = "maas/serving:2.21.0"
+
+
+def _docker(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def model_container(tmp_path_factory):
+    if shutil.which("docker") is None or _docker("info", check=False, timeout=30).returncode != 0:
+        pytest.skip("Docker is not available")
+    if _docker("image", "inspect", SERVING_IMAGE, check=False).returncode != 0:
+        pytest.skip(f"{SERVING_IMAGE} not built (scripts/build_serving_image.sh)")
+    from maas_iac.examples.half_plus_two import export
+
+    context = tmp_path_factory.mktemp("model-image")
+    export(context / "half_plus_two", 1)
+    (context / "Dockerfile").write_text(
+        f"FROM {SERVING_IMAGE}\nCOPY half_plus_two/1 /models/half_plus_two/1\nENV MODEL_NAME=half_plus_two\n"
+    )
+    tag = f"maas-test/half-plus-two:{uuid.uuid4().hex[:8]}"
+    _docker("build", "-q", "-t", tag, str(context))
+    name = f"maas-test-serving-{uuid.uuid4().hex[:8]}"
+    _docker("run", "-d", "--name", name, "-p", "127.0.0.1::8500", "-p", "127.0.0.1::8501", tag,
+            "--file_system_poll_wait_seconds=2")
+    try:
+        ports = {}
+        for inner in ("8500", "8501"):
+            out = _docker("port", name, f"{inner}/tcp").stdout.strip().splitlines()[0]
+            ports[inner] = int(out.rsplit(":", 1)[1])
+        rest = f"http://127.0.0.1:{ports['8501']}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{rest}/v1/models/half_plus_two", timeout=2) as resp:
+                    if b"AVAILABLE" in resp.read():
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                logs = _docker("logs", name, check=False).stderr
+                pytest.fail(f"container never served the model:\n{logs}")
+            time.sleep(0.5)
+        yield name, rest, f"127.0.0.1:{ports['8500']}"
+    finally:
+        stop = _docker("stop", "-t", "30", name, check=False)
+        state = _docker("inspect", "-f", "{{.State.ExitCode}}", name, check=False).stdout.strip()
+        logs = _docker("logs", name, check=False)
+        _docker("rm", "-f", name, check=False)
+        _docker("rmi", tag, check=False)
+        assert stop.returncode == 0 and state == "0", (state, logs.stdout, logs.stderr)
+
+
+def test_rest_on_8501(model_container):
+    _, rest, _ = model_container
+    req = urllib.request.Request(
+        f"{rest}/v1/models/half_plus_two:predict", data=json.dumps({"instances": [[1.0], [2.0], [5.0]]}).encode()
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert json.loads(resp.read()) == {"predictions": [[2.5], [3.0], [4.5]]}
+
+
+def test_grpc_on_8500(model_container):
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    _, _, target = model_container
+    req = predict_pb2.PredictRequest()
+    req.model_spec.name = "half_plus_two"
+    req.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0], [2.0]], np.float32)))
+    with grpc.insecure_channel(target) as channel:
+        resp = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(req, timeout=30)
+    assert list(resp.outputs["y"].float_val) == [2.5, 3.0]
+    assert resp.model_spec.version.value == 1
+
+
+def test_tini_is_pid_1_and_extra_args_reach_the_server(model_container):
+    name, _, _ = model_container
+    cmdline = _docker("exec", name, "cat", "/proc/1/cmdline").stdout.replace("\0", " ")
+    assert "tini" in cmdline
+    ps = _docker("exec", name, "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
+    assert "--model_base_path=/models/half_plus_two" in ps and "--file_system_poll_wait_seconds=2" in ps
