@@ -10,7 +10,7 @@
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-APT_PACKAGES=(docker.io docker-registry debootstrap iptables fuse-overlayfs
+APT_PACKAGES=(docker.io docker-registry debootstrap debian-archive-keyring iptables fuse-overlayfs curl
               default-jre-headless maven)
 
 missing_packages() {
@@ -33,8 +33,16 @@ install_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q || return 1
     # Package maintainer scripts must not start daemons (no init system here, and
-    # scripts/services runs them with this project's own configuration).
+    # scripts/services runs them with this project's own configuration): a policy-rc.d that
+    # denies every start, only for this install and only where the machine has none.
+    local policy=/usr/sbin/policy-rc.d own_policy="" rc
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=1
+    fi
     nice apt-get install -y -q --no-install-recommends "${missing[@]}"
+    rc=$?
+    [ -n "$own_policy" ] && rm -f "$policy"
+    return "$rc"
 }
 
 copy_kafka_libs() {
