@@ -2,14 +2,15 @@
 # Builds the base images locally (this machine reaches no container registry) and pushes them
 # to the local registry:
 #
-#   maas/debian:bookworm          Debian bookworm minbase from debootstrap, `docker import`ed
+#   maas/debian:bookworm          Debian bookworm minbase from debootstrap, slimmed like Debian's
+#                                 -slim images (no docs, man pages, translations), `docker import`ed
 #   maas/debian-python:bookworm   + python3, ca-certificates, tini          (images/debian-python)
 #   maas/haproxy:2.6              + Debian's haproxy 2.6, official-image contract (images/haproxy)
 #
 # each also as 127.0.0.1:5000/<name>:<tag>. Needs dockerd and the registry (scripts/services start).
 #
-# Caching: the debootstrap rootfs is a tarball under $MAAS_CACHE/rootfs keyed by suite, variant
-# and architecture (not by date: Debian point releases inside bookworm don't change the key;
+# Caching: the debootstrap rootfs is a tarball under $MAAS_CACHE/rootfs keyed by suite, variant,
+# architecture and the recipe's revision (not by date: Debian point releases inside bookworm don't change the key;
 # delete the tarball or set MAAS_REBUILD_BASE=1 to refresh it). An image is rebuilt only when
 # its tag is missing or its `maas.source-digest` label differs from the digest of its inputs
 # (rootfs tarball for the import; Dockerfile + context + base image id for the builds), and
