@@ -37,7 +37,7 @@ def render_router_config(cfg: RouterConfig) -> str:
     """Render ``haproxy.cfg`` for one model's router."""
     health = (
         "    option httpchk GET /v1/models/{name}\n"
-        '    http-check expect rstring "state" *: *"AVAILABLE"\n'
+        "    http-check expect string AVAILABLE\n"
         "    default-server observe layer4 error-limit 1 on-error mark-down\n"
     ).format(name=cfg.model_name)
     server = (

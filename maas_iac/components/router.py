@@ -13,8 +13,14 @@ from maas_iac.providers import Container
 __all__ = ["Router", "RouterArgs", "router_slots"]
 
 ROUTER_CONFIG_ENV = "HAPROXY_CONFIG"
-"""The router image writes this variable to its haproxy.cfg, so the config travels with the
-container spec and works on a remote Docker host too (no bind-mounted file)."""
+"""The router's haproxy.cfg travels in this variable, so it works on a remote Docker host too
+(no bind-mounted file) and with the official haproxy image as well as the local one."""
+
+# A constant script: the configuration reaches it as data in the environment, never as code.
+ROUTER_COMMAND = [
+    "/bin/sh", "-c",
+    'printf "%s" "$HAPROXY_CONFIG" > /tmp/haproxy.cfg && exec haproxy -W -db -f /tmp/haproxy.cfg',
+]
 
 
 def router_slots(replicas: int) -> int:
@@ -55,6 +61,7 @@ class Router(pulumi.ComponentResource):
             f"{name}-haproxy",
             image=args.image,
             name=args.name,
+            command=ROUTER_COMMAND,
             env={ROUTER_CONFIG_ENV: config},
             labels=args.labels,
             network=args.network,
