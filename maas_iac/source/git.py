@@ -96,15 +96,23 @@ def check_ref(ref: str) -> str:
 
 
 class GitMirror:
-    """Bare mirrors of model repositories under ``cache_dir``, one per repository URL."""
+    """Bare mirrors of model repositories under ``cache_dir``, one per repository URL.
+
+    A resolution is remembered for the life of the object (one program run), so specs that
+    share a repository and ref cost one remote look-up.
+    """
 
     def __init__(self, cache_dir: Path) -> None:
         self._cache_dir = Path(cache_dir)
+        # Many specs often share one repository and ref (a model monorepo): ask the remote once.
+        self._resolved: dict[tuple[str, str], Revision] = {}
 
     def resolve(self, repository: str, ref: str) -> Revision:
         """Resolve ``ref`` in ``repository`` to a commit, fetching only if the mirror lacks it."""
         url = check_repository(repository)
         check_ref(ref)
+        if (url, ref) in self._resolved:
+            return self._resolved[(url, ref)]
         repo = self._mirror(url)
         sha = self._remote_sha(repo, url, ref)
         if sha is None or not self._has_commit(repo, sha):
@@ -114,7 +122,10 @@ class GitMirror:
         if sha is None or not self._has_commit(repo, sha):
             raise SourceError(f"ref {ref!r} does not exist in {repository}; check the branch, tag or SHA (git ls-remote {repository})")
         commit = repo.commit(sha)
-        return Revision(repository=repository, ref=ref, sha=commit.hexsha, subject=commit.summary, mirror=Path(repo.git_dir))
+        revision = Revision(repository=repository, ref=ref, sha=commit.hexsha, subject=commit.summary,
+                            mirror=Path(repo.git_dir))
+        self._resolved[(url, ref)] = revision
+        return revision
 
     def _mirror(self, url: str) -> git.Repo:
         key = hashlib.sha256(url.encode()).hexdigest()[:20]

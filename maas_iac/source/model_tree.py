@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
@@ -65,7 +66,7 @@ class ModelTree:
 
     def export(self, dest: Path, mtime: float = 0.0) -> None:
         """Write the served version directories under ``dest/<version>/``, with fixed mtimes."""
-        repo = git.Repo(self.revision.mirror)
+        repo = _open(self.revision.mirror)
         for f in self.files:
             target = dest / str(f.version) / PurePosixPath(f.path)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,10 +95,20 @@ def select_versions(available: tuple[int, ...], policy: str, count: int | None =
     raise SourceError(f"unknown version policy {policy!r}")
 
 
+@lru_cache(maxsize=64)
+def _open(mirror: Path) -> git.Repo:
+    # One Repo (and its long-lived `git cat-file` helpers) per mirror for the whole run.
+    return git.Repo(mirror)
+
+
+@lru_cache(maxsize=1024)
 def read_model_tree(revision: Revision, path: str, policy: str, count: int | None = None,
                     versions: tuple[int, ...] | None = None) -> ModelTree:
-    """List the version directories under ``path`` at ``revision`` and the files of the served ones."""
-    repo = git.Repo(revision.mirror)
+    """List the version directories under ``path`` at ``revision`` and the files of the served ones.
+
+    Results are cached per (commit, path, policy): a commit's content never changes.
+    """
+    repo = _open(revision.mirror)
     tree = repo.commit(revision.sha).tree
     base = tree
     rel = PurePosixPath(path or ".")

@@ -27,21 +27,30 @@ def test_annotated_tag_resolves_to_its_commit_not_the_tag_object(model_repo, tmp
 
 
 def test_a_branch_that_moved_is_fetched_again(model_repo, tmp_path: Path) -> None:
-    mirror = GitMirror(tmp_path / "cache")
-    first = mirror.resolve(str(model_repo.path), "main").sha
+    first = GitMirror(tmp_path / "cache").resolve(str(model_repo.path), "main").sha
     model_repo.write_version(2, b"two")
     second_sha = model_repo.commit("second model")
+    mirror = GitMirror(tmp_path / "cache")  # the next program run, same cache
     moved = mirror.resolve(str(model_repo.path), "main")
     assert moved.sha == second_sha != first
     assert mirror.resolve(str(model_repo.path), "v1").sha == first
 
 
-def test_unchanged_ref_does_not_fetch(model_repo, tmp_path: Path, monkeypatch) -> None:
+def test_one_run_asks_the_remote_once_per_repository_and_ref(model_repo, tmp_path: Path, monkeypatch) -> None:
     mirror = GitMirror(tmp_path / "cache")
-    mirror.resolve(str(model_repo.path), "main")
+    calls = []
+    original = GitMirror._remote_sha
+    monkeypatch.setattr(GitMirror, "_remote_sha", lambda self, *a: calls.append(a) or original(self, *a))
+    for _ in range(3):
+        mirror.resolve(str(model_repo.path), "main")
+    assert len(calls) == 1
+
+
+def test_unchanged_ref_does_not_fetch(model_repo, tmp_path: Path, monkeypatch) -> None:
+    GitMirror(tmp_path / "cache").resolve(str(model_repo.path), "main")
     fetched = []
     monkeypatch.setattr(GitMirror, "_fetch", lambda self, repo, url: fetched.append(url))
-    mirror.resolve(str(model_repo.path), "main")
+    GitMirror(tmp_path / "cache").resolve(str(model_repo.path), "main")
     assert fetched == []
 
 

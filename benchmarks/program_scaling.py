@@ -1,0 +1,121 @@
+"""Program construction time under Pulumi mocks for 1, 10, 50 and 200 model specs.
+
+Runs the real program (spec loading and validation, Git resolution against a real local
+repository, digests, component construction) with the engine replaced by mocks and the
+registry look-up answered "present" (no build contexts written), in a fresh process per size
+so that nothing is shared between sizes. Target: linear, at most 20 ms per model.
+
+    python benchmarks/program_scaling.py [--sizes 1,10,50,200] [--repeat 3]
+
+Last line: milliseconds per model at the largest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SPEC = """apiVersion: maas-iac/v1
+kind: ModelService
+metadata: {{name: m{i:03d}}}
+source: {{repository: {repo}, ref: main, path: models/m}}
+serving: {{replicas: 2, ports: {{rest: {rest}, grpc: {grpc}}}}}
+topics: {{requests: {{partitions: 3}}, predictions: {{partitions: 3}}}}
+"""
+
+CONFIG = {
+    "maas:registry": "127.0.0.1:5000",
+    "maas:dockerHost": "unix:///var/run/docker.sock",
+    "maas:kafka": json.dumps({"bootstrapServers": "127.0.0.1:9092"}),
+    "maas:servingBaseImage": "127.0.0.1:5000/maas/serving:2.21.0",
+}
+
+
+def _make_repo(path: Path) -> None:
+    run = lambda *a: subprocess.run(["git", *a], cwd=path, check=True, capture_output=True)  # noqa: E731
+    (path / "models" / "m" / "1" / "variables").mkdir(parents=True)
+    (path / "models" / "m" / "1" / "saved_model.pb").write_bytes(os.urandom(4096))
+    (path / "models" / "m" / "1" / "variables" / "variables.index").write_bytes(os.urandom(512))
+    run("init", "-q", "-b", "main")
+    run("-c", "user.email=b@x", "-c", "user.name=b", "add", "-A")
+    run("-c", "user.email=b@x", "-c", "user.name=b", "commit", "-q", "-m", "model")
+
+
+def _child(models: str, n: int) -> None:
+    """Runs in a fresh process: construct the program once and print the seconds it took."""
+    import pulumi
+
+    sys.path.insert(0, str(ROOT / "tests" / "components"))
+    from conftest import RecordingMocks, RecordingMonitor  # the component tests' recording mocks
+
+    import maas_iac.program as program
+
+    program.manifest_digest = lambda registry, repo, tag: "sha256:" + "0" * 64
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="maas-iac", stack="bench", preview=False, monitor=RecordingMonitor(mocks))
+
+    @pulumi.runtime.test
+    def construct():
+        program.main()
+        return pulumi.Output.from_input(True)
+
+    start = time.perf_counter()
+    construct()
+    elapsed = time.perf_counter() - start
+    services = sum(1 for r in mocks.registrations if r.type_.endswith(":RegistryImage"))
+    assert services == n, f"expected {n} model images, got {services}"
+    print(json.dumps({"seconds": elapsed}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1,10,50,200")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", nargs=2, metavar=("MODELS", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], int(args.child[1]))
+        return 0
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        _make_repo(repo)
+        results = {}
+        for n in sizes:
+            models = tmp_path / f"models-{n}"
+            models.mkdir()
+            for i in range(n):
+                (models / f"m{i:03d}.yaml").write_text(SPEC.format(i=i, repo=repo, rest=20000 + 2 * i, grpc=20001 + 2 * i))
+            env = {**os.environ, "MAAS_MODELS_DIR": str(models), "MAAS_CACHE": str(tmp_path / "cache"),
+                   "PULUMI_CONFIG": json.dumps(CONFIG)}
+            best = float("inf")
+            for _ in range(args.repeat):
+                out = subprocess.run([sys.executable, __file__, "--child", str(models), str(n)], env=env,
+                                     capture_output=True, text=True)
+                if out.returncode:
+                    sys.exit(f"{n} models: the program failed:\n{out.stderr.strip()[-2000:]}")
+                out = out.stdout
+                best = min(best, json.loads(out.strip().splitlines()[-1])["seconds"])
+            results[n] = best
+            print(f"{n:4d} models: {best * 1000:8.1f} ms total, {best * 1000 / n:6.2f} ms per model")
+    small, large = sizes[0], sizes[-1]
+    if large > small:
+        slope = (results[large] - results[small]) / (large - small) * 1000
+        print(f"marginal cost {small}->{large} models: {slope:.2f} ms per model (linear if close to the per-model figure)")
+    print(f"ms per model at {large}: {results[large] * 1000 / large:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
