@@ -21,7 +21,7 @@ from maas_iac.errors import MaasError, SpecError
 from maas_iac.plan import model_service_args, resolve_spec
 from maas_iac.providers import Network, Topic
 from maas_iac.providers.docker_image import RegistryError, manifest_digest
-from maas_iac.resolve import Resolver, cache_dir
+from maas_iac.resolve import Resolver, cache_dir, check_loadable
 from maas_iac.spec import StackConfig, load_specs, load_stack_config
 
 __all__ = ["main", "models_dir"]
@@ -51,7 +51,8 @@ def main() -> None:
     try:
         stack = _stack_config()
         specs = load_specs([models_dir()])
-        resolver = Resolver(cache_dir(), registry_has=lambda repo, tag: manifest_digest(stack.registry, repo, tag) is not None)
+        resolver = Resolver(cache_dir(), registry_has=lambda repo, tag: manifest_digest(stack.registry, repo, tag) is not None,
+                            check=check_loadable)
         resolved = [(spec, resolve_spec(resolver, spec, stack)) for spec in specs]
     except MaasError as exc:
         _fail(exc)

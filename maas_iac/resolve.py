@@ -4,20 +4,51 @@ For each spec: the Git ref becomes a commit SHA, the served version directories 
 hashed, and the image recipe (hence the ``md-<digest>`` tag) is fixed. The build context is
 written only when the registry lacks that tag, so an unchanged model costs one registry
 look-up and no disk I/O.
+
+A context about to be built is checked first: each served version directory is loaded with
+the model server's own SavedModel loader, in a subprocess, so a corrupt version fails the
+preview (one line naming the model and version) before any image is built or replica started.
+A version that loaded once is remembered by its files' Git blob ids and never loaded again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
+import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
 from maas_iac.build.context import Batching, ImageRecipe, write_context
 from maas_iac.errors import SourceError
 from maas_iac.source import GitMirror, Revision, read_model_tree
+from maas_iac.source.model_tree import ModelTree
 
-__all__ = ["ResolvedModel", "Resolver", "cache_dir"]
+__all__ = ["ResolvedModel", "Resolver", "cache_dir", "check_loadable"]
+
+LOAD_CHECK_TIMEOUT_S = 300
+"""How long loading the new versions of one model may take."""
+
+# Runs in a subprocess (TensorFlow stays out of the program): argv = model name, then
+# version:path pairs; prints {version: error} for the versions that do not load.
+_LOAD_CHECK = """
+import json, os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from maas_iac.model_server.servable import LoadedVersion
+failures = {}
+for item in sys.argv[2:]:
+    version, path = item.split(":", 1)
+    try:
+        LoadedVersion(sys.argv[1], int(version), path)
+    except Exception as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        failures[version] = text if len(text) <= 300 else text[:297] + "..."
+print(json.dumps(failures))
+"""
 
 
 def cache_dir() -> Path:
@@ -50,13 +81,17 @@ class Resolver:
     """Resolves models against a Git mirror cache and (optionally) a registry.
 
     ``registry_has`` answers whether the registry already holds ``repository:tag``; when it
-    does, no build context is written. Pass ``None`` to always write it.
+    does, no build context is written. Pass ``None`` to always write it. ``check`` vets a
+    context's versions before it is kept (:func:`check_loadable`; ``None`` skips that).
     """
 
-    def __init__(self, cache: Path, registry_has: Optional[Callable[[str, str], bool]] = None) -> None:
+    def __init__(self, cache: Path, registry_has: Optional[Callable[[str, str], bool]] = None,
+                 check: Optional[Callable[[str, ModelTree, Path, Path], None]] = None) -> None:
         self._mirror = GitMirror(cache / "git")
         self._contexts = cache / "contexts"
+        self._checked = cache / "loadable"
         self._registry_has = registry_has
+        self._check = check
 
     def resolve(self, *, name: str, repository: str, ref: str, path: str, policy: str, count: Optional[int],
                 versions: Optional[tuple[int, ...]], labels: dict[str, int], base_image: str,
@@ -79,5 +114,53 @@ class Resolver:
         if not (self._registry_has and self._registry_has(image_repo, recipe.tag)) and not context.exists():
             tmp = context.with_name(context.name + f".partial-{os.getpid()}")
             write_context(recipe, tmp)
+            try:
+                if self._check:
+                    self._check(name, tree, tmp / "model", self._checked)
+            except SourceError:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
             tmp.rename(context)
         return ResolvedModel(name=name, revision=revision, recipe=recipe, repository=image_repo, context=context)
+
+
+def _version_key(tree: ModelTree, version: int) -> str:
+    """Identity of one version directory's content: its files' paths, modes and blob ids."""
+    h = hashlib.sha256()
+    for f in tree.files:
+        if f.version == version:
+            h.update(f"{f.path}\0{f.mode:o}\0{f.blob_sha}\n".encode())
+    return h.hexdigest()
+
+
+def check_loadable(name: str, tree: ModelTree, exported: Path, checked: Path) -> None:
+    """Load every served version in ``exported/<version>`` that has not loaded before.
+
+    Raises :class:`SourceError` naming the model, the version and the commit when one does not
+    load. Versions that loaded are recorded under ``checked`` (one empty file per content key).
+    """
+    todo = {v: _version_key(tree, v) for v in tree.served}
+    todo = {v: key for v, key in todo.items() if not (checked / key).exists()}
+    if not todo:
+        return
+    args = [f"{v}:{exported / str(v)}" for v in sorted(todo)]
+    try:
+        done = subprocess.run([sys.executable, "-c", _LOAD_CHECK, name, *args], capture_output=True, text=True,
+                              timeout=LOAD_CHECK_TIMEOUT_S, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    except subprocess.TimeoutExpired:
+        raise SourceError(f"model {name}: loading version(s) {', '.join(map(str, sorted(todo)))} took more "
+                          f"than {LOAD_CHECK_TIMEOUT_S}s") from None
+    try:
+        failures = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        tail = " ".join(done.stderr.strip().splitlines()[-1:]) or f"exit status {done.returncode}"
+        raise SourceError(f"model {name}: could not check its SavedModels: {tail}") from None
+    rev = tree.revision
+    if failures:
+        version, why = sorted(failures.items(), key=lambda kv: int(kv[0]))[0]
+        raise SourceError(
+            f"model {name}: version {version} at {rev.ref} ({rev.sha[:12]}) is not a loadable SavedModel: {why}. "
+            f"Fix it in the model repository or point source.ref back to a commit whose versions load")
+    checked.mkdir(parents=True, exist_ok=True)
+    for key in todo.values():
+        (checked / key).touch()

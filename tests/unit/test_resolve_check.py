@@ -1,0 +1,47 @@
+"""The SavedModel check of a build context: a corrupt version fails resolution with one line
+naming the model and the version; a version that loaded once is not loaded again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maas_iac.errors import SourceError
+from maas_iac.resolve import Resolver, check_loadable
+
+
+def _resolve(resolver: Resolver, repo: Path, ref: str = "main"):
+    return resolver.resolve(name="m", repository=str(repo), ref=ref, path="models/m", policy="all", count=None,
+                            versions=None, labels={}, base_image="serving:1", batching=None)
+
+
+def test_corrupt_version_fails_before_a_context_is_kept(model_repo, tmp_path: Path) -> None:
+    resolver = Resolver(tmp_path / "cache", check=check_loadable)
+    with pytest.raises(SourceError) as failed:
+        _resolve(resolver, model_repo.path)
+    message = str(failed.value)
+    assert message.startswith("model m: version 1 at main (")
+    assert "is not a loadable SavedModel" in message and "\n" not in message
+    assert not list((tmp_path / "cache" / "contexts" / "m").iterdir())
+
+
+def test_loadable_versions_are_loaded_once(model_repo, tmp_path: Path, monkeypatch) -> None:
+    from maas_iac.examples.half_plus_two import export
+
+    export(model_repo.path / "models" / "m", 2)
+    model_repo.commit("version 2")
+    resolver = Resolver(tmp_path / "cache", check=check_loadable)
+    # Version 1 is the fixture's corrupt one; serve only version 2.
+    ok = resolver.resolve(name="m", repository=str(model_repo.path), ref="main", path="models/m",
+                          policy="latest", count=1, versions=None, labels={}, base_image="serving:1", batching=None)
+    assert (ok.context / "Dockerfile").is_file()
+    assert len(list((tmp_path / "cache" / "loadable").iterdir())) == 1
+
+    calls = []
+    monkeypatch.setattr("maas_iac.resolve.subprocess.run", lambda *a, **k: calls.append(a))
+    again = Resolver(tmp_path / "cache", check=check_loadable)
+    # Another base image: a new context for the same version, which is not loaded again.
+    again.resolve(name="m", repository=str(model_repo.path), ref="main", path="models/m",
+                  policy="latest", count=1, versions=None, labels={}, base_image="serving:2", batching=None)
+    assert calls == []
