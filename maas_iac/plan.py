@@ -72,7 +72,10 @@ def model_service_args(spec: ModelServiceSpec, stack: StackConfig, model: Resolv
         router=RouterArgs(
             model_name=spec.name, image=stack.router_image, network=network, replica_alias=alias,
             replicas=s.replicas, bind_address=stack.bind_address, rest_port=s.ports.rest, grpc_port=s.ports.grpc,
-            labels={**labels, "maas.role": "router"}, name=f"{stack.stack}-{spec.name}-router"),
+            # No digest on the router: labels are part of a container's identity, and the router
+            # (fixed name and ports, so delete-before-replace) must outlive every rollout.
+            labels={**{k: v for k, v in labels.items() if k != "maas.digest"}, "maas.role": "router"},
+            name=f"{stack.stack}-{spec.name}-router"),
         topics=ModelTopicsArgs(
             requests=_topic(names.requests, spec.topics.requests),
             predictions=_topic(names.predictions, spec.topics.predictions),

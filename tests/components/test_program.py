@@ -73,6 +73,7 @@ def test_program_declares_network_events_topic_and_one_service_per_spec(program_
 def test_one_changed_byte_changes_only_that_models_tag(program_env, mocks, model_repo) -> None:
     _run_program()
     before = {r.name: r.inputs["tag"] for r in mocks.registrations if r.name.endswith("-image-image")}
+    router_before = mocks.by_name()["b-router-haproxy"].inputs
     # Model b now points at a second repository path with one byte changed.
     model_repo.git("checkout", "-q", "-b", "retrained")
     model_repo.write_version(1, b"onE")
@@ -84,6 +85,8 @@ def test_one_changed_byte_changes_only_that_models_tag(program_env, mocks, model
     after = {r.name: r.inputs["tag"] for r in mocks.registrations if r.name.endswith("-image-image")}
     assert after["a-image-image"] == before["a-image-image"]
     assert after["b-image-image"] != before["b-image-image"]
+    # The router (fixed name and ports, replaced delete-first) must not change with the model.
+    assert mocks.by_name()["b-router-haproxy"].inputs == router_before
 
 
 def test_a_spec_mistake_is_one_clean_run_error_naming_file_and_field(program_env, mocks) -> None:
