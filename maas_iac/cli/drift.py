@@ -1,0 +1,68 @@
+"""``maas drift --stack S``: does what runs still match the stack?
+
+Two looks, both read-only: the engine's preview of a refresh (``stack.preview(refresh=True)``:
+every resource read back from Docker, the registry and Kafka, nothing written to the state),
+and runtime checks the state cannot express: the image digest each replica actually runs,
+the versions its model server reports AVAILABLE against the versions the state serves,
+routers, containers labelled for the stack but unknown to it, and each topic's partitions,
+replication factor and declared config keys (broker defaults are never drift). Each drifted
+thing is named (container or topic name) with what differs.
+
+Exit codes: 0 no drift; 1 drift; 2 user error (invalid specs, unknown stack);
+3 infrastructure unreachable (Docker, registry, Kafka, the engine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "compare what actually runs with the stack (exit 0 clean, 1 drift)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--stack``, ``--format``, ``--cwd``."""
+    parser.add_argument("--stack", "-s", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument("--cwd", metavar="DIR", help="project directory (default: the current directory)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Refresh preview plus runtime checks; 0 clean, 1 drift."""
+    from pulumi import automation as auto
+
+    from maas_iac.drift.report import DriftReport, merge_findings, refresh_findings, render_json, render_text
+    from maas_iac.drift.runtime import StateView, check_containers, check_topics
+    from maas_iac.drift.services import docker_client, kafka_admin, unreachable
+    from maas_iac.errors import InfrastructureError
+    from maas_iac.report import StepCollector, build_report
+    from maas_iac.report.engine import engine_failure, open_target
+
+    target = open_target(args.stack, args.cwd)
+    stack = target.open()
+    collector = StepCollector()
+    try:
+        stack.preview(refresh=True, on_event=collector, on_output=lambda _line: None, diff=False)
+    except auto.CommandError as exc:
+        raise engine_failure(exc, collector.errors, target.config) from None
+    steps = collector.steps()
+    preview = build_report(target.stack_name, steps)
+
+    down = unreachable(target.config, ("docker", "kafka"))
+    if down:
+        raise InfrastructureError("; ".join(down) + " (scripts/services status)")
+    view = StateView.from_deployment(stack.export_stack().deployment or {})
+    client = docker_client(target.config)
+    try:
+        container_findings, containers = check_containers(client, view, target.stack_name)
+    finally:
+        client.close()
+    topic_findings = check_topics(kafka_admin(target.config), view.topics)
+
+    report = DriftReport(
+        stack=target.stack_name,
+        findings=tuple(merge_findings(container_findings, refresh_findings(preview), topic_findings)),
+        resources=sum(1 for s in steps if not s.type.startswith(("pulumi:", "maas:"))),
+        containers=containers, topics=len(view.topics))
+    sys.stdout.write((render_json(report) if args.format == "json" else render_text(report)) + "\n")
+    return 1 if report.drift else 0

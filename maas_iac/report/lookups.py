@@ -1,0 +1,62 @@
+"""The real :class:`~maas_iac.report.changes.Lookups`: the Git mirror cache, the registry and
+the build contexts the preview's program run wrote. Every look-up is read-only and answers
+``None`` rather than failing: a card with one unknown field beats no card."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Optional
+
+from maas_iac.report.changes import Lookups
+
+__all__ = ["commit_subject", "image_cached", "layer_bytes", "local_lookups"]
+
+
+def commit_subject(repository: str, sha: str, cache: Optional[Path] = None) -> Optional[str]:
+    """The subject of ``sha`` from the mirror of ``repository`` under ``$MAAS_CACHE/git``
+    (the layout of :class:`maas_iac.source.GitMirror`); never fetches."""
+    import git
+
+    from maas_iac.errors import SourceError
+    from maas_iac.resolve import cache_dir
+    from maas_iac.source import check_repository
+
+    try:
+        url = check_repository(repository)
+    except SourceError:
+        return None
+    mirror = (cache or cache_dir()) / "git" / f"{hashlib.sha256(url.encode()).hexdigest()[:20]}.git"
+    if not (mirror / "HEAD").exists():
+        return None
+    try:
+        return git.Repo(mirror).commit(sha).summary
+    except (ValueError, git.GitError):
+        return None
+
+
+def image_cached(registry: str, repository: str, tag: str) -> Optional[bool]:
+    """Whether the registry has ``repository:tag``; None when it cannot be asked."""
+    from maas_iac.providers.docker_image import RegistryError, manifest_digest
+
+    try:
+        return manifest_digest(registry, repository, tag, timeout_s=5) is not None
+    except RegistryError:
+        return None
+
+
+def layer_bytes(context: str) -> Optional[int]:
+    """Bytes the model's own layers copy from the build context: the served version
+    directories and the serving config. None when the context was not written (the program
+    writes it only when the registry lacks the tag)."""
+    root = Path(context)
+    if not (root / "model").is_dir():
+        return None
+    files = [p for p in (root / "model").rglob("*") if p.is_file()]
+    files += [root / name for name in ("models.config", "batching.config") if (root / name).is_file()]
+    return sum(p.stat().st_size for p in files)
+
+
+def local_lookups() -> Lookups:
+    """Lookups against this machine's Git cache, the stack's registry and build contexts."""
+    return Lookups(commit_subject=commit_subject, image_cached=image_cached, layer_bytes=layer_bytes)

@@ -1,0 +1,162 @@
+"""The preview report from recorded engine events: golden Markdown, JSON and text, and the
+rules behind them (step folding, model attribution, change classes).
+
+The fixtures are real engine events (tests/unit/report/record_fixtures.py). To accept a
+deliberate change of the output: ``MAAS_UPDATE_GOLDEN=1 pytest tests/unit/report``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from maas_iac import report as report_pkg
+from maas_iac.report import (
+    Lookups, ResourceStep, StepCollector, build_report, human_bytes, render_json, render_markdown, render_text,
+    resource_steps,
+)
+
+HERE = Path(__file__).parent
+CASES = ("unchanged", "model-change", "replica-change", "destructive-topic")
+SUBJECTS = {
+    "7cc33b918edf847cd8a0390222edbc18dbddc12a": "half-plus-two: version 1",
+    "c4c552f4763a8c3197f7c386b4358856304c673e": "half-plus-two: version 2, same weights",
+}
+LOOKUPS = Lookups(
+    commit_subject=lambda repository, sha: SUBJECTS.get(sha),
+    image_cached=lambda registry, repository, tag: False,
+    layer_bytes=lambda context: 12_701,
+)
+RENDERERS = {"md": render_markdown, "json": render_json, "txt": render_text}
+
+
+def _collect(case: str) -> StepCollector:
+    from pulumi.automation.events import EngineEvent
+
+    data = json.loads((HERE / "fixtures" / f"{case}.json").read_text())
+    collector = StepCollector()
+    for raw in data["events"]:
+        collector(EngineEvent.from_json(raw))
+    return collector
+
+
+def _report(case: str, lookups: Lookups = LOOKUPS):
+    return build_report("pvw", _collect(case).steps(), lookups)
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+@pytest.mark.parametrize("case", CASES)
+def test_golden(case: str, fmt: str) -> None:
+    text = RENDERERS[fmt](_report(case))
+    text = text if text.endswith("\n") else text + "\n"
+    golden = HERE / "golden" / f"{case}.{fmt}"
+    if os.environ.get("MAAS_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text(), f"{golden} differs; rerun with MAAS_UPDATE_GOLDEN=1 if intended"
+
+
+def test_unchanged_stack_has_no_changes() -> None:
+    collector = _collect("unchanged")
+    report = _report("unchanged")
+    assert collector.summary == {"same": 14} and not collector.errors
+    assert not report.has_changes
+    assert [m.model for m in report.models] == ["half-plus-two"] and report.models[0].change_class is None
+    assert report.other.counts == {"same": 2}
+
+
+def test_model_change_names_both_commits_and_the_rebuild() -> None:
+    [m] = _report("model-change").models
+    assert (m.old_sha[:7], m.new_sha[:7]) == ("7cc33b9", "c4c552f")
+    assert (m.old_subject, m.new_subject) == (SUBJECTS[m.old_sha], SUBJECTS[m.new_sha])
+    assert (m.old_versions, m.new_versions) == ((1,), (2,))
+    assert (m.image.old_tag, m.image.new_tag) == (f"md-{m.old_digest[:12]}", f"md-{m.new_digest[:12]}")
+    assert m.image.action == "rebuild" and m.image.bytes_to_push == 12_701
+    assert m.replicas_replaced == ("pvw-half-plus-two-8d885392",)
+    # The router carries the digest label, so it is replaced, and with fixed ports that is
+    # delete-before-create: the card calls it destructive.
+    assert m.router.op == "replace" and m.router.delete_first
+    assert m.change_class == "destructive"
+
+
+def test_cache_hit_pushes_nothing() -> None:
+    hit = Lookups(commit_subject=LOOKUPS.commit_subject, image_cached=lambda *_: True)
+    [m] = _report("model-change", hit).models
+    assert (m.image.action, m.image.bytes_to_push) == ("cache hit", 0)
+    unknown = Lookups()
+    [m] = _report("model-change", unknown).models
+    assert (m.image.action, m.image.bytes_to_push, m.new_subject) == ("unknown", None, None)
+
+
+def test_replica_change_is_in_place_and_does_not_report_a_generated_name() -> None:
+    [m] = _report("replica-change").models
+    assert m.change_class == "in place"
+    assert (m.old_replicas, m.new_replicas) == (1, 2)
+    assert m.replicas_created == ("half-plus-two-replicas-1",)
+    assert m.image.action == "unchanged" and m.router is None
+
+
+def test_destructive_topic_change() -> None:
+    [m] = _report("destructive-topic").models
+    assert m.change_class == "destructive"
+    [topic] = m.topics
+    assert (topic.name, topic.op, topic.old_partitions, topic.new_partitions) == ("pvw.half-plus-two.requests",
+                                                                                  "replace", 3, 1)
+    assert topic.destructive and "data is lost" in m.reasons[0]
+
+
+def _meta(op: str, urn: str, type_: str = "t", parent: str = "", **kw):
+    state = SimpleNamespace(parent=parent, inputs=kw.get("inputs", {}), outputs=kw.get("outputs", {}))
+    return SimpleNamespace(op=op, urn=urn, type=type_, old=state, new=state, keys=kw.get("keys"),
+                           diffs=None, detailed_diff=None)
+
+
+def test_replacement_order_tells_delete_first() -> None:
+    before = resource_steps([_meta("delete-replaced", "a"), _meta("replace", "a"), _meta("create-replacement", "a")])
+    after = resource_steps([_meta("create-replacement", "a"), _meta("replace", "a"), _meta("delete-replaced", "a")])
+    assert before[0].op == after[0].op == "replace"
+    assert before[0].delete_first and not after[0].delete_first
+    assert resource_steps([_meta("refresh", "a"), _meta("same", "a")])[0].op == "same"
+
+
+def _tree(service_op: str, child_op: str) -> list[ResourceStep]:
+    svc = "urn:pulumi:s::p::maas:index:ModelService::iris"
+    topics = "urn:pulumi:s::p::maas:index:ModelService$maas:index:ModelTopics::iris-topics"
+    topic = topics + "$t::iris-topics-requests"
+    return [
+        ResourceStep(svc, "maas:index:ModelService", service_op),
+        ResourceStep(topics, "maas:index:ModelTopics", service_op, parent=svc),
+        ResourceStep(topic, "pulumi-python:dynamic/kafka:Topic", child_op, parent=topics,
+                     old_inputs={"name": "s.iris.requests", "partitions": 3}),
+    ]
+
+
+def test_model_added_and_removed() -> None:
+    added = build_report("s", _tree("create", "create"))
+    assert added.models[0].change_class == "new"
+    removed = build_report("s", _tree("delete", "delete"))
+    assert removed.models[0].change_class == "destructive"
+    assert "leaves the stack" in removed.models[0].reasons[0]
+
+
+def test_errors_are_collected_without_the_generic_line() -> None:
+    collector = StepCollector()
+    for message in ("models/a.yaml:3:1: $.x: bad\n", "an unhandled error occurred: program exited with non-zero exit code: 1"):
+        collector(SimpleNamespace(resource_pre_event=None, summary_event=None,
+                                  diagnostic_event=SimpleNamespace(severity="error", message=message)))
+    assert collector.errors == ["models/a.yaml:3:1: $.x: bad"]
+
+
+def test_human_bytes() -> None:
+    assert [human_bytes(n) for n in (None, 0, 1023, 1536, 5 * 1024 ** 3)] == [
+        "unknown", "0 B", "1023 B", "1.5 KiB", "5.0 GiB"]
+
+
+def test_public_api_is_complete() -> None:
+    from types import ModuleType
+
+    public = {n for n, v in vars(report_pkg).items() if not n.startswith("_") and not isinstance(v, ModuleType)}
+    assert public == set(report_pkg.__all__)
