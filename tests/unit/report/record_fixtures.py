@@ -117,6 +117,8 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="maas-pvw-record-"))
     repo = work / "repo" if args.work else model_repo(work / "repo")
     project = scratch_project(work / "project", STACK, CONFIG, {"half-plus-two.yaml": spec(repo)})
+    # The scratch project's own state, never the checkout's backend that scripts/env names.
+    os.environ["PULUMI_BACKEND_URL"] = f"file://{project}/.pulumi-state"
     stack = select_stack(STACK, project)
     models = project / "models" / "half-plus-two.yaml"
     try:
