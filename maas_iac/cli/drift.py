@@ -36,31 +36,32 @@ def run(args: argparse.Namespace) -> int:
     from maas_iac.drift.services import docker_client, kafka_admin, unreachable
     from maas_iac.errors import InfrastructureError
     from maas_iac.report import StepCollector, build_report
-    from maas_iac.report.engine import engine_failure, open_target
+    from maas_iac.report.engine import engine_failure, open_stack, project_dir, validate_target
 
-    target = open_target(args.stack, args.cwd)
-    stack = target.open()
+    project = project_dir(args.cwd, args.stack)
+    config = validate_target(project, args.stack)
+    stack = open_stack(project, args.stack)
     collector = StepCollector()
     try:
         stack.preview(refresh=True, on_event=collector, on_output=lambda _line: None, diff=False)
     except auto.CommandError as exc:
-        raise engine_failure(exc, collector.errors, target.config) from None
+        raise engine_failure(exc, collector.errors, config, stack) from None
     steps = collector.steps()
-    preview = build_report(target.stack_name, steps)
+    preview = build_report(args.stack, steps)
 
-    down = unreachable(target.config, ("docker", "kafka"))
+    down = unreachable(config, ("docker", "kafka"))
     if down:
         raise InfrastructureError("; ".join(down) + " (scripts/services status)")
     view = StateView.from_deployment(stack.export_stack().deployment or {})
-    client = docker_client(target.config)
+    client = docker_client(config)
     try:
-        container_findings, containers = check_containers(client, view, target.stack_name)
+        container_findings, containers = check_containers(client, view, args.stack)
     finally:
         client.close()
-    topic_findings = check_topics(kafka_admin(target.config), view.topics)
+    topic_findings = check_topics(kafka_admin(config), view.topics)
 
     report = DriftReport(
-        stack=target.stack_name,
+        stack=args.stack,
         findings=tuple(merge_findings(container_findings, refresh_findings(preview), topic_findings)),
         resources=sum(1 for s in steps if not s.type.startswith(("pulumi:", "maas:"))),
         containers=containers, topics=len(view.topics))

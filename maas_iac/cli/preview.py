@@ -36,21 +36,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Preview, report; see the module docstring for the exit codes."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from pulumi import automation as auto
 
     from maas_iac.report import StepCollector, build_report, render_json, render_markdown, render_text
-    from maas_iac.report.engine import engine_failure, open_target
+    from maas_iac.report.engine import engine_failure, open_stack, project_dir, validate_target
     from maas_iac.report.lookups import local_lookups
 
-    target = open_target(args.stack, args.cwd)
-    stack = target.open()
+    project = project_dir(args.cwd, args.stack)
     collector = StepCollector()
-    try:
-        stack.preview(on_event=collector, on_output=lambda _line: None, diff=False)
-    except auto.CommandError as exc:
-        # The program needs only the registry before any resource exists.
-        raise engine_failure(exc, collector.errors, target.config, services=("registry", "docker")) from None
-    report = build_report(target.stack_name, collector.steps(), local_lookups())
+    failure = None
+    with ThreadPoolExecutor(1) as pool:
+        validation = pool.submit(validate_target, project, args.stack)
+        stack = open_stack(project, args.stack)
+        try:
+            stack.preview(on_event=collector, on_output=lambda _line: None, diff=False)
+        except auto.CommandError as exc:
+            failure = exc
+        config = validation.result()  # invalid specs win over whatever the engine said
+    if failure is not None:
+        # Before any resource exists the program needs only the registry.
+        raise engine_failure(failure, collector.errors, config, stack, services=("registry", "docker")) from None
+    report = build_report(args.stack, collector.steps(), local_lookups())
     if args.format == "json":
         text = render_json(report)
     elif args.format == "markdown":

@@ -1,22 +1,26 @@
 """A project's stack, opened for a read-only preview by ``maas preview`` and ``maas drift``.
 
-Before the engine runs, the project's model specs and the stack file are validated in this
-process, so spec mistakes come back as the usual list (exit 2) rather than as the program's
-one-line failure. When the engine fails anyway, :func:`engine_failure` decides between an
-unreachable service (exit 3) and the stack's inputs (exit 2) by probing the services.
+The project's model specs and stack file are validated in this process, so spec mistakes
+come back as the usual list (exit 2) rather than as the program's one-line failure. The
+validation runs on a thread while the engine previews (the engine spends seconds in its own
+processes; validating first would add to every run's wall time); its verdict is read before
+the preview's, so an invalid spec is always reported as such. When the engine fails with
+valid specs, :func:`engine_failure` tells a stack that does not exist or an unreachable
+service (exit 3) from a failure in the stack's inputs (exit 2).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from maas_iac.errors import InfrastructureError, MaasError, SpecError
-from maas_iac.spec import StackConfig
 
-__all__ = ["EngineFailure", "StackTarget", "engine_failure", "open_target"]
+if TYPE_CHECKING:
+    from maas_iac.spec import StackConfig
+
+__all__ = ["EngineFailure", "engine_failure", "open_stack", "project_dir", "validate_target"]
 
 
 class EngineFailure(MaasError):
@@ -26,60 +30,67 @@ class EngineFailure(MaasError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class StackTarget:
-    """A validated project directory and stack, and the stack's config from its file."""
-
-    project: Path
-    stack_name: str
-    config: StackConfig
-
-    def open(self) -> Any:
-        """The Automation API stack (raises :class:`MaasError` if it was never created)."""
-        from pulumi import automation as auto
-
-        from maas_iac.automation import select_stack
-
-        try:
-            return select_stack(self.stack_name, self.project, create=False)
-        except auto.StackNotFoundError:
-            raise MaasError(f"stack {self.stack_name!r} does not exist in {self.project} "
-                            f"(backend {os.environ.get('PULUMI_BACKEND_URL') or 'file://' + str(self.project / '.pulumi-state')}); "
-                            f"deploy it first: pulumi up --stack {self.stack_name} --cwd {self.project}") from None
-
-
-def _models_dir(project: Path) -> Path:
-    return Path(os.environ.get("MAAS_MODELS_DIR") or project / "models")
-
-
-def open_target(stack: str, cwd: Optional[str]) -> StackTarget:
-    """Validate ``cwd`` 's models and ``stacks/Pulumi.<stack>.yaml``; raise :class:`SpecError`
-    with every problem, or :class:`MaasError` when the project or stack file is missing."""
-    from maas_iac.spec.load import validate_paths
-
+def project_dir(cwd: Optional[str], stack: str) -> Path:
+    """The project directory (``cwd`` or the current one); raises :class:`MaasError` when it
+    has no ``Pulumi.yaml`` or no ``stacks/Pulumi.<stack>.yaml``."""
     project = Path(cwd or Path.cwd()).resolve()
     if not (project / "Pulumi.yaml").is_file():
         raise MaasError(f"{project} holds no Pulumi.yaml; run in the project directory or pass --cwd DIR")
     stack_file = project / "stacks" / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
-        raise MaasError(f"no stack file {stack_file}; is the stack name right? "
-                        f"(stacks: {', '.join(sorted(p.name[7:-5] for p in (project / 'stacks').glob('Pulumi.*.yaml'))) or 'none'})")
-    result = validate_paths([str(_models_dir(project)), str(stack_file)])
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (project / "stacks").glob("Pulumi.*.yaml"))
+        raise MaasError(f"no stack file {stack_file}; is the stack name right? (stacks: {', '.join(known) or 'none'})")
+    return project
+
+
+def validate_target(project: Path, stack: str) -> StackConfig:
+    """Validate the project's models (``$MAAS_MODELS_DIR`` or ``models/``) with the stack file;
+    the stack's config, or :class:`SpecError` with every problem."""
+    from maas_iac.spec.load import validate_paths
+
+    models = Path(os.environ.get("MAAS_MODELS_DIR") or project / "models")
+    result = validate_paths([str(models), str(project / "stacks" / f"Pulumi.{stack}.yaml")])
     if not result.ok:
         raise SpecError(result.problems)
-    return StackTarget(project=project, stack_name=stack, config=result.stacks[0])
+    return result.stacks[0]
 
 
-def engine_failure(exc: Exception, errors: list[str], config: StackConfig,
+def open_stack(project: Path, stack: str) -> Any:
+    """The Automation API stack ``stack`` of ``project``, on the backend :mod:`maas_iac.automation`
+    picks, without ``pulumi stack select``: every operation names the stack anyway, and a
+    missing stack is reported by :func:`engine_failure` when the preview fails."""
+    from pulumi import automation as auto
+    from pulumi.automation._stack import StackInitMode
+
+    from maas_iac.automation import engine_env
+
+    workspace = auto.LocalWorkspace(work_dir=str(project), env_vars=engine_env(project))
+    handle = object.__new__(auto.Stack)
+    # Stack.__init__ would only add the select round trip; these are all a Stack holds.
+    handle.name, handle.workspace, handle._mode = stack, workspace, StackInitMode.SELECT
+    return handle
+
+
+def engine_failure(exc: Exception, errors: list[str], config: StackConfig, stack: Any,
                    services: tuple[str, ...] = ("docker", "registry", "kafka")) -> MaasError:
-    """The error to report for a failed preview: :class:`InfrastructureError` naming every
-    service that does not answer, else :class:`EngineFailure` with the engine's diagnostics."""
+    """The error to report for a failed preview, in this order: the stack does not exist
+    (:class:`MaasError`, exit 2); a service does not answer (:class:`InfrastructureError`);
+    the engine's error diagnostics (:class:`EngineFailure`)."""
     from maas_iac.drift.services import unreachable
 
+    if not errors:
+        try:
+            names = {s.name for s in stack.workspace.list_stacks()}
+        except Exception:  # noqa: BLE001 - the backend itself failing is reported below
+            names = None
+        if names is not None and stack.name not in names:
+            backend = os.environ.get("PULUMI_BACKEND_URL") or f"file://{stack.workspace.work_dir}/.pulumi-state"
+            return MaasError(f"stack {stack.name!r} does not exist on {backend}; deploy it first: "
+                             f"pulumi up --stack {stack.name} --cwd {stack.workspace.work_dir}")
     down = unreachable(config, services)
     if down:
         return InfrastructureError("; ".join(down) + " (scripts/services status)")
     if errors:
         return EngineFailure("the preview failed:\n" + "\n".join(f"  {line}" for e in errors for line in e.splitlines()))
-    text = str(exc).strip().splitlines()
-    return InfrastructureError(f"the Pulumi engine failed: {text[0] if text else type(exc).__name__}")
+    text = [line for line in str(exc).splitlines() if line.strip()]
+    return InfrastructureError(f"the Pulumi engine failed: {text[-1] if text else type(exc).__name__}")

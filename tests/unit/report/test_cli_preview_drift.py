@@ -12,6 +12,13 @@ from maas_iac.cli.main import build_parser, main
 REPO = Path(__file__).resolve().parents[3]
 
 
+@pytest.fixture(autouse=True)
+def _own_backend(tmp_path: Path, monkeypatch) -> None:
+    # preview starts the engine while it validates: never on a real backend.
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
+    (tmp_path / "state").mkdir()
+
+
 def _project(tmp_path: Path, spec: str) -> Path:
     (tmp_path / "Pulumi.yaml").write_text("name: maas-iac\nruntime: python\nstackConfigDir: stacks\n")
     (tmp_path / "models").mkdir()
