@@ -20,8 +20,17 @@ set -uo pipefail
 
 SUITE=bookworm
 ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
-MIRROR=${MAAS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SECURITY_MIRROR=${MAAS_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+# host_mirror SUFFIX: the first Debian archive URI this host's apt uses whose path ends in SUFFIX
+# (/debian or /debian-security), so the image uses the same mirror as the host.
+host_mirror() {
+    grep -hoE '(URIs:|^deb)[[:space:]]+[^[:space:]]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+            /etc/apt/sources.list.d/*.sources 2>/dev/null \
+        | awk '{print $2}' | grep -E "$1/?\$" | head -n 1
+}
+MIRROR=${MAAS_DEBIAN_MIRROR:-$(host_mirror /debian)}
+SECURITY_MIRROR=${MAAS_DEBIAN_SECURITY_MIRROR:-$(host_mirror /debian-security)}
+[ -n "$MIRROR" ] || die "no Debian mirror in this host's apt sources; set MAAS_DEBIAN_MIRROR"
+[ -n "$SECURITY_MIRROR" ] || SECURITY_MIRROR=${MIRROR%/debian}/debian-security
 REGISTRY=${MAAS_REGISTRY:-127.0.0.1:5000}
 # bump ROOTFS_RECIPE when make_rootfs changes what goes into the tarball
 ROOTFS_RECIPE=2
