@@ -46,8 +46,11 @@ def plain(value: Any) -> Any:
 
 def has_unknowns(value: Any) -> bool:
     """Whether a (deserialised) input holds a value a preview does not know yet."""
+    from pulumi.output import Unknown
     from pulumi.runtime import rpc
 
+    if isinstance(value, Unknown):
+        return True
     if isinstance(value, Mapping):
         return any(has_unknowns(v) for v in value.values())
     if isinstance(value, (list, tuple)):

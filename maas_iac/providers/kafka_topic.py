@@ -70,7 +70,7 @@ def _destructive(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
     if news.get("name") != name:
         reasons.append(f"renaming topic {name!r} to {news.get('name')!r}")
     if int(news["partitions"]) < int(olds["partitions"]):
-        reasons.append(f"reducing partitions of {name!r} from {olds['partitions']} to {news['partitions']}"
+        reasons.append(f"reducing partitions of {name!r} from {int(olds['partitions'])} to {int(news['partitions'])}"
                        " (Kafka can only add partitions)")
     if int(news["replication_factor"]) != int(olds["replication_factor"]):
         reasons.append(f"changing the replication factor of {name!r} from "
