@@ -19,7 +19,7 @@ from pulumi.runtime.config import CONFIG, get_config_env
 from maas_iac.components import ModelService
 from maas_iac.errors import MaasError, SpecError
 from maas_iac.plan import model_service_args, resolve_spec
-from maas_iac.providers import Network, Topic
+from maas_iac.providers import ContainerSweeper, Network, Topic
 from maas_iac.providers.docker_image import RegistryError, manifest_digest
 from maas_iac.resolve import Resolver, cache_dir, check_loadable
 from maas_iac.spec import StackConfig, load_specs, load_stack_config
@@ -69,8 +69,10 @@ def main() -> None:
         bootstrap_servers=",".join(stack.kafka.bootstrap_servers),
         opts=pulumi.ResourceOptions(protect=stack.protect),
     )
+    services = []
     for spec, model in resolved:
         service = ModelService(spec.name, model_service_args(spec, stack, model, network.name, events.name))
+        services.append(service)
         pulumi.export(spec.name, {
             "rest": service.rest_endpoint,
             "grpc": service.grpc_endpoint,
@@ -81,5 +83,13 @@ def main() -> None:
             "versions": list(model.recipe.tree.served),
             "topics": {"requests": service.requests_topic, "predictions": service.predictions_topic},
         })
+    # Last: containers of the stack that no state records (an interrupted up) are removed.
+    ContainerSweeper(
+        "orphans",
+        labels={"maas.stack": stack.stack},
+        keep=pulumi.Output.all(*[s.container_ids for s in services]).apply(
+            lambda lists: [i for ids in lists for i in ids]),
+        opts=pulumi.ResourceOptions(depends_on=services),
+    )
     pulumi.export("eventsTopic", events.name)
     pulumi.export("network", network.name)

@@ -54,6 +54,8 @@ class ModelService(pulumi.ComponentResource):
     image: pulumi.Output[str]
     requests_topic: pulumi.Output[str]
     predictions_topic: pulumi.Output[str]
+    container_ids: pulumi.Output[list[str]]
+    """Every container of the service (replicas and router)."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("maas:index:ModelService", name, None, opts)
@@ -75,10 +77,13 @@ class ModelService(pulumi.ComponentResource):
         self.image = image.repo_digest
         self.requests_topic = topics.requests_topic
         self.predictions_topic = topics.predictions_topic
+        self.container_ids = pulumi.Output.all(replicas.container_ids, router.container.container_id).apply(
+            lambda ids: [*ids[0], ids[1]])
         self.register_outputs({
             "rest_endpoint": self.rest_endpoint,
             "grpc_endpoint": self.grpc_endpoint,
             "image": self.image,
             "requests_topic": self.requests_topic,
             "predictions_topic": self.predictions_topic,
+            "container_ids": self.container_ids,
         })

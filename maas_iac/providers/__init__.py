@@ -12,12 +12,14 @@ Type tokens (frozen: they are in every stack's state):
 ``pulumi-python:dynamic/docker:Container``        :class:`Container`
 ``pulumi-python:dynamic/docker:RegistryImage``    :class:`RegistryImage`
 ``pulumi-python:dynamic/kafka:Topic``             :class:`Topic`
+``pulumi-python:dynamic/docker:ContainerSweeper`` :class:`ContainerSweeper`
 =====================================  ==============================================
 """
 
 from .docker_container import Container, HealthCheck, PortMapping
 from .docker_image import RegistryImage
 from .docker_network import Network
+from .docker_sweeper import ContainerSweeper
 from .kafka_topic import Topic
 
-__all__ = ["Container", "HealthCheck", "Network", "PortMapping", "RegistryImage", "Topic"]
+__all__ = ["Container", "ContainerSweeper", "HealthCheck", "Network", "PortMapping", "RegistryImage", "Topic"]
