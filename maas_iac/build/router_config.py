@@ -35,11 +35,17 @@ class RouterConfig:
 
 def render_router_config(cfg: RouterConfig) -> str:
     """Render ``haproxy.cfg`` for one model's router."""
+    # Both backends check the REST status endpoint with an explicit `http-check connect`: the
+    # gRPC servers' older form (`check-proto h1 port 8501` on an h2 server-template line) made
+    # HAProxy 2.6 stop checking a server after one socket error, so replicas that joined during
+    # a rollout stayed DOWN for gRPC while REST served them.
     health = (
-        "    option httpchk GET /v1/models/{name}\n"
+        "    option httpchk\n"
+        f"    http-check connect port {REST_PORT} proto h1\n"
+        f"    http-check send meth GET uri /v1/models/{cfg.model_name}\n"
         "    http-check expect string AVAILABLE\n"
         "    default-server observe layer4 error-limit 1 on-error mark-down\n"
-    ).format(name=cfg.model_name)
+    )
     server = (
         "check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 "
         "resolvers docker resolve-prefer ipv4"
@@ -82,5 +88,5 @@ backend replicas_rest
 {health}    server-template r {cfg.slots} {cfg.replica_alias}:{REST_PORT} {server}
 
 backend replicas_grpc
-{health}    server-template r {cfg.slots} {cfg.replica_alias}:{GRPC_PORT} proto h2 check-proto h1 port {REST_PORT} {server}
+{health}    server-template r {cfg.slots} {cfg.replica_alias}:{GRPC_PORT} proto h2 {server}
 """

@@ -167,8 +167,6 @@ def test_3_new_commit_rolls_out_without_a_failed_request(e2e: E2EStack) -> None:
     assert events[-1]["versions"] == [2]
 
 
-@pytest.mark.xfail(strict=True, reason="known router bug: after a rollout the gRPC backend answers 503 "
-                   "(no server available) while REST serves the new replicas")
 def test_3b_grpc_serves_the_new_version_after_the_rollout(e2e: E2EStack) -> None:
     assert predict_grpc(e2e.grpc("hpt"), "hpt", X) == V2
 
