@@ -34,9 +34,9 @@ def engine_env(project_dir: Path = PROJECT_ROOT, extra: Optional[Mapping[str, st
     }
     if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and "PULUMI_CONFIG_PASSPHRASE_FILE" not in os.environ:
         env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
+    env.update(extra or {})
     if env["PULUMI_BACKEND_URL"].startswith("file://"):
         Path(env["PULUMI_BACKEND_URL"][len("file://"):]).mkdir(parents=True, exist_ok=True)
-    env.update(extra or {})
     return env
 
 
@@ -60,6 +60,7 @@ def scratch_project(dest: Path, stack: str, config: Mapping[str, Any], models: M
         "runtime:\n  name: python\n  options:\n"
         f"    virtualenv: {PROJECT_ROOT / '.venv'}\n"
         "stackConfigDir: stacks\n"
+        "options:\n  refresh: always\n"
     )
     (dest / "__main__.py").write_text((PROJECT_ROOT / "__main__.py").read_text())
     lines = ["config:"]

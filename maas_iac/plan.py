@@ -6,6 +6,8 @@ and stack lives in :mod:`maas_iac.spec.stack`, the identity in :mod:`maas_iac.re
 
 from __future__ import annotations
 
+from typing import Callable
+
 import pulumi
 
 from maas_iac.build.context import Batching
@@ -27,14 +29,19 @@ def batching_of(spec: ModelServiceSpec) -> Batching | None:
                     num_batch_threads=b.num_batch_threads, max_enqueued_batches=b.max_enqueued_batches)
 
 
-def resolve_spec(resolver: Resolver, spec: ModelServiceSpec, stack: StackConfig) -> ResolvedModel:
-    """Pin ``spec`` 's model on ``stack`` (Git SHA, served versions, digest, tag)."""
+def resolve_spec(resolver: Resolver, spec: ModelServiceSpec, stack: StackConfig,
+                 pin: Callable[[str], str] = lambda ref: ref) -> ResolvedModel:
+    """Pin ``spec`` 's model on ``stack`` (Git SHA, served versions, digest, tag).
+
+    ``pin`` turns the base image reference into the one the recipe uses (the program pins it
+    to its registry digest, so a new base image means a new model tag).
+    """
     src = spec.source
     policy = src.versions
     return resolver.resolve(
         name=spec.name, repository=src.repository, ref=src.ref, path=src.path, policy=policy.policy,
         count=getattr(policy, "count", None), versions=getattr(policy, "versions", None),
-        labels=dict(src.labels), base_image=stack.base_image_for(spec), batching=batching_of(spec))
+        labels=dict(src.labels), base_image=pin(stack.base_image_for(spec)), batching=batching_of(spec))
 
 
 def _topic(name: str, t: TopicSpec) -> TopicArgs:

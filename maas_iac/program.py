@@ -10,12 +10,14 @@ clean error naming the file and field, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
+from maas_iac.build.base_image import pin_base_image
 from maas_iac.components import ModelService
 from maas_iac.errors import MaasError, SpecError
 from maas_iac.plan import model_service_args, resolve_spec
@@ -53,7 +55,8 @@ def main() -> None:
         specs = load_specs([models_dir()])
         resolver = Resolver(cache_dir(), registry_has=lambda repo, tag: manifest_digest(stack.registry, repo, tag) is not None,
                             check=check_loadable)
-        resolved = [(spec, resolve_spec(resolver, spec, stack)) for spec in specs]
+        pin = functools.lru_cache(maxsize=None)(lambda ref: pin_base_image(ref, manifest_digest))
+        resolved = [(spec, resolve_spec(resolver, spec, stack, pin)) for spec in specs]
     except MaasError as exc:
         _fail(exc)
     except RegistryError as exc:

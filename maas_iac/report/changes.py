@@ -240,6 +240,10 @@ def _live_name(step: ResourceStep) -> Optional[str]:
     return str(name) if name else None
 
 
+SWEEPER = "pulumi-python:dynamic/docker:ContainerSweeper"
+"""The stack's orphan sweeper (:class:`maas_iac.providers.ContainerSweeper`)."""
+
+
 def build_report(stack: str, steps: Iterable[ResourceStep], lookups: Lookups = Lookups()) -> PreviewReport:
     """Group ``steps`` by model and classify each model's change."""
     steps = list(steps)
@@ -250,7 +254,8 @@ def build_report(stack: str, steps: Iterable[ResourceStep], lookups: Lookups = L
     for step in steps:
         model = _model_of(step, by_urn)
         if model is None:
-            if not step.type.startswith(("pulumi:pulumi:Stack", "pulumi:providers:")):
+            # The sweeper updates whenever the stack's containers change: bookkeeping, not news.
+            if not step.type.startswith(("pulumi:pulumi:Stack", "pulumi:providers:", SWEEPER)):
                 other.append(step)
             continue
         if step.type == SERVICE:

@@ -101,3 +101,17 @@ def test_a_missing_ref_names_the_model(program_env, mocks) -> None:
     (program_env / "a.yaml").write_text((program_env / "a.yaml").read_text().replace("ref: main", "ref: nope"))
     with pytest.raises(pulumi.RunError, match="model a: ref 'nope' does not exist"):
         _run_program()
+
+
+def test_the_base_image_is_pinned_by_digest_so_a_new_base_means_a_new_tag(program_env, mocks, monkeypatch) -> None:
+    def registry(digest):
+        return lambda reg, repo, tag: digest if repo == "maas/serving" else None
+
+    monkeypatch.setattr("maas_iac.program.manifest_digest", registry("sha256:" + "1" * 64))
+    _run_program()
+    first = mocks.by_name()["a-image-image"].inputs
+    assert Path(first["context"], "Dockerfile").read_text().startswith(f"FROM 127.0.0.1:5000/maas/serving@sha256:{'1' * 64}\n")
+    mocks.registrations.clear()
+    monkeypatch.setattr("maas_iac.program.manifest_digest", registry("sha256:" + "2" * 64))
+    _run_program()
+    assert mocks.by_name()["a-image-image"].inputs["tag"] != first["tag"]

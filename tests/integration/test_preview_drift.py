@@ -101,7 +101,7 @@ def test_a_killed_replica_is_drift_until_up(deployed, capsys, docker_client) -> 
     assert [(f["kind"], f["name"]) for f in report["findings"]] == [("replica", replica.name)]
     assert "not running" in report["findings"][0]["problems"][0]
 
-    stack.up(refresh=True, on_output=lambda _line: None)
+    stack.up(on_output=lambda _line: None)  # the project refreshes first (Pulumi.yaml)
     rc, out = _maas(capsys, "drift", "--stack", STACK, "--cwd", str(project))
     assert rc == 0, out
     assert out.startswith(f"stack {STACK}: no drift")
