@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the model repository and the gRPC protos import TensorFlow
 
 from bench_stacks import BenchStack, bench_config, bench_stack, ports_free  # noqa: E402
-from tests.e2e.conftest import SPEC, ExampleModels, RequestLoop  # noqa: E402
+from tests.e2e.conftest import SPEC, ExampleModels, GrpcLoop, RequestLoop  # noqa: E402
 
 STACK, PORT_OFFSET = "bench-rollout", 4200
 MODEL = "rollout"
@@ -43,52 +43,6 @@ REST_PORT, GRPC_PORT = 8501, 8500  # before the stack's offset
 X = [1.0]
 ANSWER = {"v1": 2.5, "v2": 3.5}  # y(1) for each ref
 REST_RATE, GRPC_RATE = 25, 10
-
-
-class GrpcLoop:
-    """gRPC Predict through the router at a steady rate, from a thread, a new channel each time.
-    Bounded: it stops by itself after ``max_s`` seconds."""
-
-    def __init__(self, target: str, model: str, rate_per_s: float = GRPC_RATE, max_s: float = 900) -> None:
-        self.target, self.model = target, model
-        self.interval, self.max_s = 1 / rate_per_s, max_s
-        self.ok = 0
-        self.failures: list[str] = []
-        self.values: list[float] = []
-        self.started = self.stopped = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> "GrpcLoop":
-        self.started = time.monotonic()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(30)
-        self.stopped = time.monotonic()
-
-    @property
-    def total(self) -> int:
-        return self.ok + len(self.failures)
-
-    @property
-    def rate(self) -> float:
-        return self.total / max(self.stopped - self.started, 1e-9)
-
-    def _run(self) -> None:
-        from maas_iac.examples.predict import predict_grpc
-
-        next_at = time.monotonic()
-        while not self._stop.is_set() and time.monotonic() - self.started < self.max_s:
-            try:
-                self.values.append(predict_grpc(self.target, self.model, X, timeout_s=10)[0])
-                self.ok += 1
-            except Exception as exc:  # noqa: BLE001 - every failure counts
-                self.failures.append(f"{time.monotonic() - self.started:.1f}s: {exc}")
-            next_at += self.interval
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
 
 
 class FirstAnswer:

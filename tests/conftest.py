@@ -1,7 +1,9 @@
-"""Shared fixtures: real Git repositories made in a temporary directory, shaped like model repositories."""
+"""Shared fixtures: real Git repositories shaped like model repositories, and clients of the
+real local services (each fails, never skips, with the command that starts what is missing)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -40,3 +42,44 @@ def model_repo(tmp_path: Path) -> ModelRepo:
     repo.commit("first model")
     repo.git("tag", "v1")
     return repo
+
+
+KAFKA = os.environ.get("MAAS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+REGISTRY = os.environ.get("MAAS_REGISTRY", "127.0.0.1:5000")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    import docker
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:
+        pytest.fail(f"no Docker engine answers ({exc}); run scripts/services start", pytrace=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_admin():
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": KAFKA, "socket.timeout.ms": 5000})
+    try:
+        admin.list_topics(timeout=10)
+    except KafkaException as exc:
+        pytest.fail(f"Kafka on {KAFKA} does not answer ({exc}); run scripts/services start", pytrace=False)
+    return admin
+
+
+@pytest.fixture(scope="session")
+def registry() -> str:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).close()
+    except OSError as exc:
+        pytest.fail(f"no registry answers on {REGISTRY} ({exc}); run scripts/services start", pytrace=False)
+    return REGISTRY

@@ -12,6 +12,7 @@ the stack's events, registry tags, and the containers Docker and the state know 
 
 from __future__ import annotations
 
+import abc
 import http.client
 import json
 import os
@@ -249,15 +250,14 @@ def changes(summary: dict[Any, int]) -> dict[str, int]:
 # ---------------------------------------------------------------------------- request loop
 
 
-class RequestLoop:
-    """REST predictions through a router at a steady rate, from a thread, on the loopback.
+class _PacedLoop(abc.ABC):
+    """Predictions through a router at a steady rate, from a thread, on the loopback.
 
-    Every request is a new connection; a failure is any non-200 answer or connection error.
-    Bounded: it stops by itself after ``max_s`` seconds.
+    Every request opens a new connection; a failure is any error answer or connection error.
+    Bounded: it stops by itself after ``max_s`` seconds. Subclasses send one request.
     """
 
-    def __init__(self, endpoint: str, rate_per_s: float = 25, max_s: float = 600) -> None:
-        self.endpoint = endpoint
+    def __init__(self, rate_per_s: float, max_s: float) -> None:
         self.interval = 1 / rate_per_s
         self.max_s = max_s
         self.ok = 0
@@ -267,7 +267,7 @@ class RequestLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "RequestLoop":
+    def __enter__(self):
         self.started = time.monotonic()
         self._thread.start()
         return self
@@ -289,68 +289,60 @@ class RequestLoop:
         return (f"{self.total} requests in {self.stopped - self.started:.1f}s ({self.rate:.1f}/s), "
                 f"{len(self.failures)} failed: {self.failures[:5]}")
 
+    @abc.abstractmethod
+    def _predict_one(self) -> float:
+        """Send one prediction of x=1; return y, or raise on any failure."""
+
     def _run(self) -> None:
-        host, port = self.endpoint.split("/")[2].split(":")
-        path = "/" + self.endpoint.split("/", 3)[3] + ":predict"
-        body = b'{"instances": [[1.0]]}'
         next_at = time.monotonic()
         while not self._stop.is_set() and time.monotonic() - self.started < self.max_s:
-            conn = http.client.HTTPConnection(host, int(port), timeout=10)
             try:
-                conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-                resp = conn.getresponse()
-                data = resp.read()
-                if resp.status == 200:
-                    self.ok += 1
-                    self.values.append(json.loads(data)["predictions"][0][0])
-                else:
-                    self.failures.append(f"{time.monotonic() - self.started:.1f}s: {resp.status} {data[:120]!r}")
+                self.values.append(self._predict_one())
+                self.ok += 1
             except Exception as exc:  # noqa: BLE001 - every failure counts
                 self.failures.append(f"{time.monotonic() - self.started:.1f}s: {type(exc).__name__}: {exc}")
-            finally:
-                conn.close()
             next_at += self.interval
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
 
+class RequestLoop(_PacedLoop):
+    """REST ``:predict`` of x=1 through a router at a steady rate (see :class:`_PacedLoop`)."""
+
+    def __init__(self, endpoint: str, rate_per_s: float = 25, max_s: float = 600) -> None:
+        super().__init__(rate_per_s, max_s)
+        self.endpoint = endpoint
+        self._host, port = endpoint.split("/")[2].split(":")
+        self._port = int(port)
+        self._path = "/" + endpoint.split("/", 3)[3] + ":predict"
+
+    def _predict_one(self) -> float:
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=10)
+        try:
+            conn.request("POST", self._path, body=b'{"instances": [[1.0]]}',
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{resp.status} {data[:120]!r}")
+            return json.loads(data)["predictions"][0][0]
+        finally:
+            conn.close()
+
+
+class GrpcLoop(_PacedLoop):
+    """gRPC Predict of x=1 through a router at a steady rate, a new channel each time."""
+
+    def __init__(self, target: str, model: str, rate_per_s: float = 10, max_s: float = 600) -> None:
+        super().__init__(rate_per_s, max_s)
+        self.target, self.model = target, model
+
+    def _predict_one(self) -> float:
+        from maas_iac.examples.predict import predict_grpc
+
+        return predict_grpc(self.target, self.model, [1.0], timeout_s=10)[0]
+
+
 # ---------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def docker_client():
-    import docker
-
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except Exception as exc:
-        pytest.fail(f"no Docker engine answers ({exc}); run scripts/services start", pytrace=False)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def kafka_admin():
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": KAFKA, "socket.timeout.ms": 5000})
-    try:
-        admin.list_topics(timeout=10)
-    except KafkaException as exc:
-        pytest.fail(f"Kafka on {KAFKA} does not answer ({exc}); run scripts/services start", pytrace=False)
-    return admin
-
-
-@pytest.fixture(scope="session")
-def registry() -> str:
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).close()
-    except OSError as exc:
-        pytest.fail(f"no registry answers on {REGISTRY} ({exc}); run scripts/services start", pytrace=False)
-    return REGISTRY
 
 
 def clean_leftovers(docker: Any, admin: Any) -> None:

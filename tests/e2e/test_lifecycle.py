@@ -20,7 +20,7 @@ import pytest
 
 from maas_iac.examples.predict import predict_grpc, predict_rest
 
-from .conftest import STACK, E2EStack, RequestLoop, changes, registry_tags
+from .conftest import STACK, E2EStack, GrpcLoop, RequestLoop, changes, registry_tags
 
 pytestmark = pytest.mark.integration
 
@@ -147,15 +147,16 @@ def test_3_new_commit_rolls_out_without_a_failed_request(e2e: E2EStack) -> None:
     assert touched <= {"hpt-image-image", "hpt-replicas-0", "hpt-replicas-1", "hpt-deployed", "orphans"}, touched
     assert changes(preview.change_summary) == {"replace": 3, "update": 2}
 
-    with RequestLoop(e2e.rest("hpt")) as load:
+    with RequestLoop(e2e.rest("hpt")) as load, GrpcLoop(e2e.grpc("hpt"), "hpt") as gload:
         start = time.monotonic()
         outputs = e2e.up().outputs
         took = time.monotonic() - start
         deadline = time.monotonic() + 10
         while (not load.values or load.values[-1] != V2[0]) and time.monotonic() < deadline:
             time.sleep(0.2)
-    print(f"rollout v1 -> v2: {took:.1f}s; {load.summary()}")
+    print(f"rollout v1 -> v2: {took:.1f}s; REST {load.summary()}; gRPC {gload.summary()}")
     assert load.failures == [], load.summary()
+    assert gload.failures == [] and gload.total >= 50, gload.summary()
     assert load.rate >= 20 and load.total >= 100
     assert set(load.values) <= {V1[0], V2[0]} and load.values[-1] == V2[0]
 

@@ -91,19 +91,6 @@ def inline_stack(engine_env: dict[str, str], pulumi_root: Path, tmp_path: Path) 
 
 
 @pytest.fixture(scope="session")
-def docker_client():
-    import docker
-
-    try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as exc:
-        pytest.fail(f"no Docker engine answers ({exc}); run scripts/services start", pytrace=False)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
 def debian_image(docker_client) -> str:
     import docker.errors
 
@@ -117,28 +104,3 @@ def debian_image(docker_client) -> str:
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     return KAFKA
-
-
-@pytest.fixture(scope="session")
-def registry() -> str:
-    """The registry's host:port, checked to answer the HTTP API v2."""
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).close()
-    except OSError as exc:
-        pytest.fail(f"no registry answers on {REGISTRY} ({exc}); run scripts/services start", pytrace=False)
-    return REGISTRY
-
-
-@pytest.fixture(scope="session")
-def kafka_admin():
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": KAFKA, "socket.timeout.ms": 5000})
-    try:
-        admin.list_topics(timeout=10)
-    except KafkaException as exc:
-        pytest.fail(f"Kafka on {KAFKA} does not answer ({exc}); run scripts/services start", pytrace=False)
-    return admin
