@@ -20,7 +20,6 @@ from tensorflow_serving.apis import (
 )
 
 from . import log
-from .config import models_from_proto
 from .errors import ServingError
 from .service import ModelService, status_proto
 from .tensors import tensor_from_proto, tensor_to_proto

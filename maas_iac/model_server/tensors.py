@@ -17,7 +17,7 @@ import math
 from typing import Any, Callable
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from .errors import ServingError
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from maas_iac.report.steps import ResourceStep, urn_name
+from maas_iac.report.steps import ResourceStep
 
 __all__ = [
     "CLASSES", "ImageChange", "Lookups", "ModelChange", "OtherChanges", "PreviewReport", "ResourceChange",

@@ -21,7 +21,6 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ruamel.yaml.main import CParser
 from ruamel.yaml.error import MarkedYAMLError, YAMLError

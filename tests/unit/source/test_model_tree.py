@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from maas_iac.errors import SourceError
-from maas_iac.source import GitMirror, read_model_tree, select_versions
+from maas_iac.source import GitMirror, read_model_tree
 
 
 def _tree(repo, tmp_path, ref="main", **policy):
