@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pulumi import automation as auto
 
+    from maas_iac.errors import MaasError
     from maas_iac.report import StepCollector, build_report, render_json, render_markdown, render_text
     from maas_iac.report.engine import engine_failure, open_stack, project_dir, validate_target
     from maas_iac.report.lookups import local_lookups
@@ -49,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
     failure = None
     with ThreadPoolExecutor(1) as pool:
         validation = pool.submit(validate_target, project, args.stack)
-        stack = open_stack(project, args.stack)
+        try:
+            stack = open_stack(project, args.stack)
+        except MaasError:
+            validation.result()  # invalid specs win here too
+            raise
         try:
             stack.preview(on_event=collector, on_output=lambda _line: None, diff=False)
         except auto.CommandError as exc:

@@ -12,6 +12,7 @@ service (exit 3) from a failure in the stack's inputs (exit 2).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -64,6 +65,8 @@ def open_stack(project: Path, stack: str) -> Any:
 
     from maas_iac.automation import engine_env
 
+    if shutil.which("pulumi") is None:
+        raise InfrastructureError('the pulumi CLI is not on PATH; run make setup, then eval "$(scripts/env)"')
     workspace = auto.LocalWorkspace(work_dir=str(project), env_vars=engine_env(project))
     handle = object.__new__(auto.Stack)
     # Stack.__init__ would only add the select round trip; these are all a Stack holds.
