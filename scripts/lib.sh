@@ -60,3 +60,8 @@ kafka_home() { printf '%s/kafka-%s\n' "$MAAS_CACHE" "$(kafka_version)"; }
 kafka_pom_digest() {
     cat "$MAAS_ROOT/tools/kafka/pom.xml" "$MAAS_ROOT/tools/kafka/log4j2.xml" | sha256sum | cut -d' ' -f1
 }
+
+# Daemons (dockerd, docker-registry's binary) live in sbin: make sure it is searched even when
+# the caller's PATH (a minimal CI environment) leaves it out.
+case ":$PATH:" in *":/usr/sbin:"*) ;; *) PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" ;; esac
+export PATH
