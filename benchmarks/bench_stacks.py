@@ -51,24 +51,15 @@ def clean_leftovers(stack: str) -> None:
     import docker
     from confluent_kafka.admin import AdminClient
 
+    from tests.e2e.conftest import clean_leftovers as clean
+
     if not stack.startswith("bench-"):
         raise ValueError(f"refusing to clean {stack!r}: not a bench stack")
     client = docker.from_env(timeout=120)
     try:
-        for c in client.containers.list(all=True, filters={"label": f"maas.stack={stack}"}):
-            c.remove(force=True)
-        for n in client.networks.list(filters={"label": f"maas.stack={stack}"}):
-            n.remove()
+        clean(client, AdminClient({"bootstrap.servers": KAFKA, "socket.timeout.ms": 5000}), stack)
     finally:
         client.close()
-    admin = AdminClient({"bootstrap.servers": KAFKA, "socket.timeout.ms": 5000})
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{stack}.")]
-    if topics:
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result(timeout=60)
-        deadline = time.monotonic() + 30
-        while set(topics) & set(admin.list_topics(timeout=10).topics) and time.monotonic() < deadline:
-            time.sleep(0.5)
 
 
 @dataclass

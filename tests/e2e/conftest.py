@@ -345,14 +345,14 @@ class GrpcLoop(_PacedLoop):
 # ---------------------------------------------------------------------------- fixtures
 
 
-def clean_leftovers(docker: Any, admin: Any) -> None:
-    """Remove what a crashed earlier run of this stack may have left: containers and networks
+def clean_leftovers(docker: Any, admin: Any, stack: str = STACK) -> None:
+    """Remove what a crashed earlier run of ``stack`` may have left: containers and networks
     labelled with the stack, and its topics."""
-    for c in docker.containers.list(all=True, filters={"label": f"maas.stack={STACK}"}):
+    for c in docker.containers.list(all=True, filters={"label": f"maas.stack={stack}"}):
         c.remove(force=True)
-    for n in docker.networks.list(filters={"label": f"maas.stack={STACK}"}):
+    for n in docker.networks.list(filters={"label": f"maas.stack={stack}"}):
         n.remove()
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{STACK}.")]
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{stack}.")]
     if topics:
         for future in admin.delete_topics(topics, operation_timeout=30).values():
             future.result(timeout=60)

@@ -26,9 +26,9 @@ def _docker(*args: str, check: bool = True, timeout: float = 600) -> subprocess.
 @pytest.fixture(scope="module")
 def model_container(tmp_path_factory):
     if shutil.which("docker") is None or _docker("info", check=False, timeout=30).returncode != 0:
-        pytest.skip("Docker is not available")
+        pytest.fail("no Docker engine answers; run scripts/services start", pytrace=False)
     if _docker("image", "inspect", SERVING_IMAGE, check=False).returncode != 0:
-        pytest.skip(f"{SERVING_IMAGE} not built (scripts/build_serving_image.sh)")
+        pytest.fail(f"{SERVING_IMAGE} is not built; run scripts/build_serving_image.sh", pytrace=False)
     from maas_iac.examples.half_plus_two import export
 
     context = tmp_path_factory.mktemp("model-image")
