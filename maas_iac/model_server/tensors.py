@@ -323,14 +323,7 @@ def json_to_tensor(value: Any, dtype: int, *, has_bool_tokens: bool = True) -> n
         arr = _fast_numeric(value, dtype)
         if arr is not None:
             return arr
-    shape = _dense_shape(value)
-    flat: list = []
-    _fill(value, 0, shape, dtype, flat)
-    if dtype == types_pb2.DT_STRING:
-        arr = np.empty(len(flat), dtype=object)
-        arr[:] = flat
-        return arr.reshape(shape)
-    return np.asarray(flat, dtype=NP_DTYPES[dtype]).reshape(shape)
+    return _exact(value, dtype)
 
 
 def instances_to_tensors(
