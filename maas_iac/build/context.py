@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from maas_iac.source.model_tree import ModelTree
@@ -49,7 +50,9 @@ class Batching:
 
 @dataclass(frozen=True)
 class ImageRecipe:
-    """Everything that decides a model image's content, and so its tag."""
+    """Everything that decides a model image's content, and so its tag.
+
+    Frozen, so the rendered config and the digest are computed once and kept."""
 
     model_name: str
     tree: ModelTree
@@ -57,15 +60,15 @@ class ImageRecipe:
     version_labels: dict[str, int] = field(default_factory=dict)
     batching: Batching | None = None
 
-    @property
+    @cached_property
     def models_config(self) -> str:
         return render_models_config(self.model_name, self.tree.served, self.version_labels)
 
-    @property
+    @cached_property
     def batching_parameters(self) -> str | None:
         return render_batching_parameters(self.batching) if self.batching else None
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """The model digest: served files, rendered serving config and base image reference."""
         return self.tree.digest(
