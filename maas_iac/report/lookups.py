@@ -4,7 +4,6 @@ the build contexts the preview's program run wrote. Every look-up is read-only a
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Optional
 
@@ -16,23 +15,10 @@ __all__ = ["commit_subject", "image_cached", "layer_bytes", "local_lookups"]
 def commit_subject(repository: str, sha: str, cache: Optional[Path] = None) -> Optional[str]:
     """The subject of ``sha`` from the mirror of ``repository`` under ``$MAAS_CACHE/git``
     (the layout of :class:`maas_iac.source.GitMirror`); never fetches."""
-    import git
-
-    from maas_iac.errors import SourceError
     from maas_iac.resolve import cache_dir
-    from maas_iac.source import check_repository
+    from maas_iac.source import GitMirror
 
-    try:
-        url = check_repository(repository)
-    except SourceError:
-        return None
-    mirror = (cache or cache_dir()) / "git" / f"{hashlib.sha256(url.encode()).hexdigest()[:20]}.git"
-    if not (mirror / "HEAD").exists():
-        return None
-    try:
-        return git.Repo(mirror).commit(sha).summary
-    except (ValueError, git.GitError):
-        return None
+    return GitMirror((cache or cache_dir()) / "git").subject(repository, sha)
 
 
 def image_cached(registry: str, repository: str, tag: str) -> Optional[bool]:

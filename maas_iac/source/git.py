@@ -127,9 +127,25 @@ class GitMirror:
         self._resolved[(url, ref)] = revision
         return revision
 
+    def subject(self, repository: str, sha: str) -> str | None:
+        """The subject of commit ``sha`` if the mirror of ``repository`` already has it; never
+        fetches (for reports about commits an earlier run resolved)."""
+        try:
+            path = self._mirror_path(check_repository(repository))
+        except SourceError:
+            return None
+        if not (path / "HEAD").exists():
+            return None
+        try:
+            return git.Repo(path).commit(sha).summary
+        except (ValueError, git.GitError):
+            return None
+
+    def _mirror_path(self, url: str) -> Path:
+        return self._cache_dir / f"{hashlib.sha256(url.encode()).hexdigest()[:20]}.git"
+
     def _mirror(self, url: str) -> git.Repo:
-        key = hashlib.sha256(url.encode()).hexdigest()[:20]
-        path = self._cache_dir / f"{key}.git"
+        path = self._mirror_path(url)
         if (path / "HEAD").exists():
             repo = git.Repo(path)
         else:

@@ -92,3 +92,12 @@ def test_ordinary_urls_are_accepted(url: str) -> None:
 def test_home_relative_path_becomes_a_file_url(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     assert check_repository("~/models") == (tmp_path / "models").as_uri()
+
+
+def test_subject_reads_the_mirror_and_never_fetches(model_repo, tmp_path: Path, monkeypatch) -> None:
+    sha = GitMirror(tmp_path / "cache").resolve(str(model_repo.path), "main").sha
+    monkeypatch.setattr(GitMirror, "_fetch", lambda *a: pytest.fail("subject must not fetch"))
+    mirror = GitMirror(tmp_path / "cache")
+    assert mirror.subject(str(model_repo.path), sha) == "first model"
+    assert mirror.subject(str(model_repo.path), "0" * 40) is None
+    assert mirror.subject(str(tmp_path / "never-resolved"), sha) is None
