@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
@@ -36,10 +36,11 @@ class ModelImage(pulumi.ComponentResource):
     has the tag, e.g. after a promotion from another stack).
     """
 
-    image_ref: pulumi.Output[str]
-    """``registry/repository:tag``."""
-    repo_digest: pulumi.Output[str]
-    """``registry/repository@sha256:…``: what the replicas run."""
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        image_ref: pulumi.Output[str]
+        """``registry/repository:tag``."""
+        repo_digest: pulumi.Output[str]
+        """``registry/repository@sha256:…``: what the replicas run."""
 
     def __init__(self, name: str, args: ModelImageArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("maas:index:ModelImage", name, None, opts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
@@ -49,13 +49,14 @@ class ModelService(pulumi.ComponentResource):
     identity in the state and must not change casually.
     """
 
-    rest_endpoint: pulumi.Output[str]
-    grpc_endpoint: pulumi.Output[str]
-    image: pulumi.Output[str]
-    requests_topic: pulumi.Output[str]
-    predictions_topic: pulumi.Output[str]
-    container_ids: pulumi.Output[list[str]]
-    """Every container of the service (replicas and router)."""
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        rest_endpoint: pulumi.Output[str]
+        grpc_endpoint: pulumi.Output[str]
+        image: pulumi.Output[str]
+        requests_topic: pulumi.Output[str]
+        predictions_topic: pulumi.Output[str]
+        container_ids: pulumi.Output[list[str]]
+        """Every container of the service (replicas and router)."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("maas:index:ModelService", name, None, opts)

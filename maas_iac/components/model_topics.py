@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
@@ -43,8 +43,9 @@ class ModelTopics(pulumi.ComponentResource):
     refused while the preview runs, before anything changes, unless the spec opts in.
     """
 
-    requests_topic: pulumi.Output[str]
-    predictions_topic: pulumi.Output[str]
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        requests_topic: pulumi.Output[str]
+        predictions_topic: pulumi.Output[str]
 
     def __init__(self, name: str, args: ModelTopicsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("maas:index:ModelTopics", name, None, opts)

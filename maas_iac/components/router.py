@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
@@ -50,8 +50,9 @@ class RouterArgs:
 class Router(pulumi.ComponentResource):
     """The model's front door: REST on ``rest_port``, gRPC (h2c) on ``grpc_port``."""
 
-    rest_endpoint: pulumi.Output[str]
-    grpc_endpoint: pulumi.Output[str]
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        rest_endpoint: pulumi.Output[str]
+        grpc_endpoint: pulumi.Output[str]
 
     def __init__(self, name: str, args: RouterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("maas:index:Router", name, None, opts)

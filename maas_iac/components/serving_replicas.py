@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
@@ -61,8 +61,9 @@ class ServingReplicas(pulumi.ComponentResource):
     Each container's stop grace period is longer than the model server's drain.
     """
 
-    container_ids: pulumi.Output[list[str]]
-    names: pulumi.Output[list[str]]
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        container_ids: pulumi.Output[list[str]]
+        names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: ServingReplicasArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("maas:index:ServingReplicas", name, None, opts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Optional, TypedDict
+from typing import TYPE_CHECKING, Any, Optional, TypedDict
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
@@ -304,15 +304,16 @@ class Container(pulumi.dynamic.Resource, module="docker", name="Container"):
     Pass secrets in ``env`` as ``pulumi.Output.secret(...)``: the ``env`` output stays secret.
     """
 
-    name: pulumi.Output[str]
-    image: pulumi.Output[str]
-    container_id: pulumi.Output[str]
-    running: pulumi.Output[bool]
-    status: pulumi.Output[str]
-    health: pulumi.Output[str]
-    image_id: pulumi.Output[str]
-    host_ports: pulumi.Output[list[dict[str, Any]]]
-    """The bound host ports, as PortMapping-shaped dicts (numbers come back as floats)."""
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        name: pulumi.Output[str]
+        image: pulumi.Output[str]
+        container_id: pulumi.Output[str]
+        running: pulumi.Output[bool]
+        status: pulumi.Output[str]
+        health: pulumi.Output[str]
+        image_id: pulumi.Output[str]
+        host_ports: pulumi.Output[list[dict[str, Any]]]
+        """The bound host ports, as PortMapping-shaped dicts (numbers come back as floats)."""
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import urllib.error
 import urllib.request
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
@@ -138,9 +138,10 @@ class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImag
     this create built and pushed, False on a registry cache hit).
     """
 
-    image_ref: pulumi.Output[str]
-    repo_digest: pulumi.Output[str]
-    built: pulumi.Output[bool]
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        image_ref: pulumi.Output[str]
+        repo_digest: pulumi.Output[str]
+        built: pulumi.Output[bool]
 
     def __init__(
         self,

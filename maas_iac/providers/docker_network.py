@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
@@ -67,11 +67,12 @@ class Network(pulumi.dynamic.Resource, module="docker", name="Network"):
     Outputs: every input, plus ``network_id``.
     """
 
-    name: pulumi.Output[str]
-    driver: pulumi.Output[str]
-    internal: pulumi.Output[bool]
-    labels: pulumi.Output[dict[str, str]]
-    network_id: pulumi.Output[str]
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        name: pulumi.Output[str]
+        driver: pulumi.Output[str]
+        internal: pulumi.Output[bool]
+        labels: pulumi.Output[dict[str, str]]
+        network_id: pulumi.Output[str]
 
     def __init__(
         self,

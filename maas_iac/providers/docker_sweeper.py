@@ -12,7 +12,7 @@ shows it as an update when orphans exist, so they are drift like any other.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
@@ -84,8 +84,9 @@ class ContainerSweeper(pulumi.dynamic.Resource, module="docker", name="Container
     Outputs: the inputs, plus ``removed`` (names of the containers the last run removed).
     """
 
-    keep: pulumi.Output[list[str]]
-    removed: pulumi.Output[list[str]]
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        keep: pulumi.Output[list[str]]
+        removed: pulumi.Output[list[str]]
 
     def __init__(self, resource_name: str, *, labels: pulumi.Input[dict[str, str]],
                  keep: pulumi.Input[list[str]], opts: Optional[pulumi.ResourceOptions] = None) -> None:

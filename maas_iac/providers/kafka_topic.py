@@ -9,7 +9,7 @@ compared, so broker defaults never show up as drift.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 from pulumi.dynamic import (
@@ -222,12 +222,13 @@ class Topic(pulumi.dynamic.Resource, module="kafka", name="Topic"):
     Outputs: the inputs, as the broker reports them after a refresh.
     """
 
-    name: pulumi.Output[str]
-    partitions: pulumi.Output[int]
-    replication_factor: pulumi.Output[int]
-    config: pulumi.Output[dict[str, str]]
-    bootstrap_servers: pulumi.Output[str]
-    allow_destructive: pulumi.Output[bool]
+    if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
+        name: pulumi.Output[str]
+        partitions: pulumi.Output[int]
+        replication_factor: pulumi.Output[int]
+        config: pulumi.Output[dict[str, str]]
+        bootstrap_servers: pulumi.Output[str]
+        allow_destructive: pulumi.Output[bool]
 
     def __init__(
         self,
