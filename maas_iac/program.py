@@ -20,6 +20,7 @@ from pulumi.runtime.config import CONFIG, get_config_env
 from maas_iac.build.base_image import pin_base_image
 from maas_iac.components import ModelService
 from maas_iac.errors import MaasError, SpecError
+from maas_iac.gc_policy import tune_for_long_lived_objects
 from maas_iac.plan import model_service_args, resolve_spec
 from maas_iac.providers import ContainerSweeper, Network, Topic
 from maas_iac.providers.docker_image import RegistryError, manifest_digest
@@ -50,6 +51,7 @@ def _fail(exc: MaasError) -> None:
 
 def main() -> None:
     """Declare the whole stack. Called from the project's ``__main__.py``."""
+    tune_for_long_lived_objects()
     try:
         stack = _stack_config()
         specs = load_specs([models_dir()])
