@@ -9,9 +9,11 @@ services (checked with the official ``tensorflow_serving.apis`` stubs), plus
 
 Modules: ``options`` (flags), ``config`` (models.config), ``manager`` (versions, policies,
 labels, polling), ``servable`` (one loaded SavedModel), ``batching``, ``tensors`` (numpy ↔
-TensorProto ↔ JSON), ``service`` (shared request logic), ``rest``, ``grpc_api``, ``server``.
+TensorProto ↔ JSON), ``service`` (shared request logic), ``rest``, ``grpc_api``,
+``grpc_runtime`` (grpc core settings, imported first), ``server``.
 """
 
+from . import grpc_runtime  # noqa: F401  (first: grpc reads its settings when imported)
 from .server import ModelServer, main
 
 __all__ = ["ModelServer", "main"]
