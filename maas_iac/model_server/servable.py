@@ -3,7 +3,7 @@
 Signatures are read from ``saved_model.pb`` itself (the ``serve`` meta graph), so metadata
 lists exactly what TF Serving lists, ``__saved_model_init_op`` included; inference goes
 through TensorFlow's SavedModel loader (``tf.saved_model.load``) and the signature's
-concrete function.
+concrete function, called the way :mod:`.direct_call` chose when the version loaded.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from . import log
+from .direct_call import choose_call
 from .errors import ServingError
 from .tensors import NP_DTYPES, dtype_name
 
-__all__ = ["Signature", "LoadedVersion", "SERVING_DEFAULT", "PREDICT_METHODS"]
+__all__ = ["Signature", "LoadedVersion", "SERVING_DEFAULT", "PREDICT_METHODS", "sample_inputs"]
 
 SERVING_DEFAULT = "serving_default"
 PREDICT_METHODS = {
@@ -42,6 +44,8 @@ class Signature:
     inputs: dict[str, TensorSpec]
     outputs: dict[str, TensorSpec]
     function: Any = field(default=None, repr=False)
+    call: Any = field(default=None, repr=False)  # direct_call.Call chosen at load
+    call_path: str = ""  # which call, and why
 
     @property
     def input_dtypes(self) -> dict[str, int]:
@@ -84,6 +88,19 @@ class Signature:
                 )
             checked[alias] = array
         return checked
+
+
+def sample_inputs(sig: Signature) -> dict[str, np.ndarray] | None:
+    """Zeros (empty strings) of the signature's dtypes and shapes, any-size dims as 1; None
+    when a shape or dtype is unknown."""
+    sample = {}
+    for alias, spec in sig.inputs.items():
+        dtype = NP_DTYPES.get(spec.dtype)
+        if spec.shape is None or dtype is None:
+            return None
+        shape = tuple(1 if d < 0 else d for d in spec.shape)
+        sample[alias] = np.full(shape, b"", dtype=object) if dtype == object else np.zeros(shape, dtype)
+    return sample
 
 
 def _compatible(shape: tuple[int, ...], want: tuple[int, ...]) -> bool:
@@ -142,6 +159,11 @@ class LoadedVersion:
                 function=function,
             )
         self._tf = tf
+        for sig in self.signatures.values():
+            if sig.function is not None:
+                sample = sample_inputs(sig)
+                sig.call, sig.call_path = choose_call(sig.function, None if sample is None else self._feeds(sample))
+                log.info("saved_model", f"Signature {sig.name!r} of {model_name} version {version}: {sig.call_path}")
         self.batching = None  # BatchingParameters when --enable_batching; set by the manager
         self._batchers: dict[str, Any] = {}
         self._batchers_lock = threading.Lock()
@@ -164,8 +186,7 @@ class LoadedVersion:
             )
         return sig
 
-    def run(self, sig: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Call the signature on already-checked inputs; returns every output."""
+    def _feeds(self, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
         tf = self._tf
         feeds = {}
         for k, v in inputs.items():
@@ -173,8 +194,14 @@ class LoadedVersion:
                 feeds[k] = tf.constant(v.tolist() if v.ndim else v.item(), dtype=tf.string)
             else:
                 feeds[k] = tf.constant(v)
+        return feeds
+
+    def run(self, sig: Signature, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Call the signature on already-checked inputs; returns every output."""
+        tf = self._tf
+        feeds = self._feeds(inputs)
         try:
-            result = sig.function(**feeds)
+            result = sig.call(feeds)
         except tf.errors.OpError as err:
             from .errors import error_code_of
 
