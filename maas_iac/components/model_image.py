@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
+from maas_iac import type_tokens
 from maas_iac.providers import RegistryImage
 
 __all__ = ["ModelImage", "ModelImageArgs"]
@@ -43,7 +44,7 @@ class ModelImage(pulumi.ComponentResource):
         """``registry/repository@sha256:…``: what the replicas run."""
 
     def __init__(self, name: str, args: ModelImageArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("maas:index:ModelImage", name, None, opts)
+        super().__init__(type_tokens.MODEL_IMAGE, name, None, opts)
         image = RegistryImage(
             f"{name}-image",
             context=args.context,

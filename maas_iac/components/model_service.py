@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
+from maas_iac import type_tokens
 from maas_iac.components.model_image import ModelImage, ModelImageArgs
 from maas_iac.components.model_topics import ModelTopics, ModelTopicsArgs
 from maas_iac.components.router import Router, RouterArgs
@@ -59,7 +60,7 @@ class ModelService(pulumi.ComponentResource):
         """Every container of the service (replicas and router)."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("maas:index:ModelService", name, None, opts)
+        super().__init__(type_tokens.MODEL_SERVICE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         image = ModelImage(f"{name}-image", args.image, child)
         replicas = ServingReplicas(f"{name}-replicas", replace(args.replicas, image=image.repo_digest), child)

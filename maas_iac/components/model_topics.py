@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
+from maas_iac import type_tokens
 from maas_iac.providers import Topic
 
 __all__ = ["ModelTopics", "ModelTopicsArgs", "TopicArgs"]
@@ -48,7 +49,7 @@ class ModelTopics(pulumi.ComponentResource):
         predictions_topic: pulumi.Output[str]
 
     def __init__(self, name: str, args: ModelTopicsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("maas:index:ModelTopics", name, None, opts)
+        super().__init__(type_tokens.MODEL_TOPICS, name, None, opts)
         child = pulumi.ResourceOptions(parent=self, protect=args.protect)
         self.topics = {
             role: Topic(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
+from maas_iac import type_tokens
 from maas_iac.build.router_config import GRPC_PORT, REST_PORT, RouterConfig, render_router_config
 from maas_iac.providers import Container
 
@@ -55,7 +56,7 @@ class Router(pulumi.ComponentResource):
         grpc_endpoint: pulumi.Output[str]
 
     def __init__(self, name: str, args: RouterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("maas:index:Router", name, None, opts)
+        super().__init__(type_tokens.ROUTER, name, None, opts)
         config = render_router_config(RouterConfig(
             model_name=args.model_name, replica_alias=args.replica_alias, slots=router_slots(args.replicas)))
         self.container = Container(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
+from maas_iac import type_tokens
 from maas_iac.build.router_config import REST_PORT
 from maas_iac.providers import Container
 
@@ -66,7 +67,7 @@ class ServingReplicas(pulumi.ComponentResource):
         names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: ServingReplicasArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("maas:index:ServingReplicas", name, None, opts)
+        super().__init__(type_tokens.SERVING_REPLICAS, name, None, opts)
         healthcheck = {
             "test": health_probe(args.model_name),
             "interval_s": args.health_interval_s,

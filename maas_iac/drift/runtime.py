@@ -20,13 +20,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from maas_iac import type_tokens as tokens
+
 __all__ = ["Finding", "StateView", "check_containers", "check_topics", "model_status"]
 
-_CONTAINER = "pulumi-python:dynamic/docker:Container"
-_TOPIC = "pulumi-python:dynamic/kafka:Topic"
-_EVENT = "pulumi-python:dynamic/events:ModelVersionEvent"
-_REPLICAS = "maas:index:ServingReplicas"
-_ROUTER = "maas:index:Router"
 _REST_PORT = 8501
 
 
@@ -64,14 +61,14 @@ class StateView:
         for r in resources:
             outputs = r.get("outputs") or {}
             parent_type = types.get(r.get("parent", ""), "")
-            if r.get("type") == _CONTAINER and parent_type == _REPLICAS:
+            if r.get("type") == tokens.CONTAINER and parent_type == tokens.SERVING_REPLICAS:
                 view.replicas.append(outputs)
                 view.network = view.network or outputs.get("network")
-            elif r.get("type") == _CONTAINER and parent_type == _ROUTER:
+            elif r.get("type") == tokens.CONTAINER and parent_type == tokens.ROUTER:
                 view.routers.append(outputs)
-            elif r.get("type") == _TOPIC:
+            elif r.get("type") == tokens.TOPIC:
                 view.topics.append(outputs)
-            elif r.get("type") == _EVENT:
+            elif r.get("type") == tokens.MODEL_VERSION_EVENT:
                 view.served[str(outputs.get("model"))] = tuple(int(v) for v in outputs.get("versions") or [])
         return view
 

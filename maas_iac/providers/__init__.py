@@ -5,7 +5,8 @@ so these resources are implemented in Python and run by the `pulumi-python` prov
 plugin. Each talks to the real service: the Docker SDK for Python, confluent-kafka's
 AdminClient and the registry's HTTP API v2.
 
-Type tokens (frozen: they are in every stack's state):
+Type tokens (frozen: they are in every stack's state; :mod:`maas_iac.type_tokens` names them
+for code that reads previews and state):
 
 =====================================  ==============================================
 ``pulumi-python:dynamic/docker:Network``          :class:`Network`

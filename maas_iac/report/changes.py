@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from maas_iac import type_tokens as tokens
 from maas_iac.report.steps import ResourceStep
 
 __all__ = [
@@ -37,12 +38,9 @@ __all__ = [
 CLASSES = ("destructive", "rolling", "new", "in place")
 """Change classes, most severe first (the order models are listed in)."""
 
-SERVICE = "maas:index:ModelService"
-_ROLE_BY_PARENT = {"maas:index:ServingReplicas": "replica", "maas:index:Router": "router",
-                   "maas:index:ModelTopics": "topic", "maas:index:ModelImage": "image"}
-_ROLE_BY_TYPE = {"pulumi-python:dynamic/docker:RegistryImage": "image",
-                 "pulumi-python:dynamic/kafka:Topic": "topic",
-                 "pulumi-python:dynamic/events:ModelVersionEvent": "event"}
+_ROLE_BY_PARENT = {tokens.SERVING_REPLICAS: "replica", tokens.ROUTER: "router",
+                   tokens.MODEL_TOPICS: "topic", tokens.MODEL_IMAGE: "image"}
+_ROLE_BY_TYPE = {tokens.REGISTRY_IMAGE: "image", tokens.TOPIC: "topic", tokens.MODEL_VERSION_EVENT: "event"}
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 """The value the engine gives inputs not known before the update (Pulumi's UnknownStringValue)."""
 
@@ -218,7 +216,7 @@ def _model_of(step: ResourceStep, steps: Mapping[str, ResourceStep]) -> Optional
         current = steps.get(urn)
         if current is None:
             return None
-        if current.type == SERVICE:
+        if current.type == tokens.MODEL_SERVICE:
             return current.name
         urn = current.parent
     return None
@@ -226,7 +224,7 @@ def _model_of(step: ResourceStep, steps: Mapping[str, ResourceStep]) -> Optional
 
 def _role(step: ResourceStep, steps: Mapping[str, ResourceStep]) -> str:
     parent = steps.get(step.parent)
-    if step.type == "pulumi-python:dynamic/docker:Container" and parent is not None:
+    if step.type == tokens.CONTAINER and parent is not None:
         return _ROLE_BY_PARENT.get(parent.type, "other")
     return _ROLE_BY_TYPE.get(step.type, "other")
 
@@ -240,10 +238,6 @@ def _live_name(step: ResourceStep) -> Optional[str]:
     return str(name) if name else None
 
 
-SWEEPER = "pulumi-python:dynamic/docker:ContainerSweeper"
-"""The stack's orphan sweeper (:class:`maas_iac.providers.ContainerSweeper`)."""
-
-
 def build_report(stack: str, steps: Iterable[ResourceStep], lookups: Lookups = Lookups()) -> PreviewReport:
     """Group ``steps`` by model and classify each model's change."""
     steps = list(steps)
@@ -255,10 +249,10 @@ def build_report(stack: str, steps: Iterable[ResourceStep], lookups: Lookups = L
         model = _model_of(step, by_urn)
         if model is None:
             # The sweeper updates whenever the stack's containers change: bookkeeping, not news.
-            if not step.type.startswith(("pulumi:pulumi:Stack", "pulumi:providers:", SWEEPER)):
+            if not step.type.startswith(("pulumi:pulumi:Stack", "pulumi:providers:", tokens.CONTAINER_SWEEPER)):
                 other.append(step)
             continue
-        if step.type == SERVICE:
+        if step.type == tokens.MODEL_SERVICE:
             services[model] = step
         elif not step.type.startswith("maas:"):
             per_model.setdefault(model, []).append(step)

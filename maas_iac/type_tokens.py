@@ -1,0 +1,26 @@
+"""Type tokens of the resources maas-iac declares, for code that reads previews and state.
+
+Frozen: every stack's state records them, so a change replaces resources. The components
+pass theirs to ``ComponentResource``; the dynamic providers' tokens follow from their class
+keywords (``pulumi-python:dynamic/<module>:<name>``), which a test keeps equal to these.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CONTAINER", "CONTAINER_SWEEPER", "MODEL_IMAGE", "MODEL_SERVICE", "MODEL_TOPICS",
+    "MODEL_VERSION_EVENT", "NETWORK", "REGISTRY_IMAGE", "ROUTER", "SERVING_REPLICAS", "TOPIC",
+]
+
+MODEL_SERVICE = "maas:index:ModelService"
+MODEL_IMAGE = "maas:index:ModelImage"
+SERVING_REPLICAS = "maas:index:ServingReplicas"
+ROUTER = "maas:index:Router"
+MODEL_TOPICS = "maas:index:ModelTopics"
+
+NETWORK = "pulumi-python:dynamic/docker:Network"
+CONTAINER = "pulumi-python:dynamic/docker:Container"
+REGISTRY_IMAGE = "pulumi-python:dynamic/docker:RegistryImage"
+CONTAINER_SWEEPER = "pulumi-python:dynamic/docker:ContainerSweeper"
+TOPIC = "pulumi-python:dynamic/kafka:Topic"
+MODEL_VERSION_EVENT = "pulumi-python:dynamic/events:ModelVersionEvent"
