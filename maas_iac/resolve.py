@@ -111,7 +111,8 @@ class Resolver:
                              batching=batching)
         image_repo = f"maas/{name}"
         context = self._contexts / name / recipe.tag
-        if not (self._registry_has and self._registry_has(image_repo, recipe.tag)) and not context.exists():
+        # The local look-up first: a context kept from an earlier run spares the registry a request.
+        if not context.exists() and not (self._registry_has and self._registry_has(image_repo, recipe.tag)):
             tmp = context.with_name(context.name + f".partial-{os.getpid()}")
             write_context(recipe, tmp)
             try:
