@@ -36,7 +36,7 @@ DIRECT_MAX_SECONDS = 0.005
 SINGLE_THREADED_EXECUTOR = "SINGLE_THREADED_EXECUTOR"
 
 
-def public_call(function) -> Call:
+def _public_call(function) -> Call:
     """The documented path: ``function(**feeds)``."""
     return lambda feeds: function(**feeds)
 
@@ -82,7 +82,7 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def choose_call(function, sample: dict[str, Any] | None) -> tuple[Call, str]:
     """The call to use for ``function`` and why, checked on ``sample`` (feeds built from the
     signature; None when no sample can be made, which keeps the public path)."""
-    public = public_call(function)
+    public = _public_call(function)
     direct = _direct_call(function)
     if direct is None:
         return public, "public call: the function's inputs or outputs are not a flat dict"

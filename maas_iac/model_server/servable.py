@@ -20,7 +20,7 @@ from .direct_call import choose_call
 from .errors import ServingError
 from .tensors import NP_DTYPES, dtype_name
 
-__all__ = ["Signature", "LoadedVersion", "SERVING_DEFAULT", "PREDICT_METHODS", "sample_inputs"]
+__all__ = ["Signature", "LoadedVersion", "SERVING_DEFAULT", "PREDICT_METHODS"]
 
 SERVING_DEFAULT = "serving_default"
 PREDICT_METHODS = {
@@ -90,7 +90,7 @@ class Signature:
         return checked
 
 
-def sample_inputs(sig: Signature) -> dict[str, np.ndarray] | None:
+def _sample_inputs(sig: Signature) -> dict[str, np.ndarray] | None:
     """Zeros (empty strings) of the signature's dtypes and shapes, any-size dims as 1; None
     when a shape or dtype is unknown."""
     sample = {}
@@ -161,7 +161,7 @@ class LoadedVersion:
         self._tf = tf
         for sig in self.signatures.values():
             if sig.function is not None:
-                sample = sample_inputs(sig)
+                sample = _sample_inputs(sig)
                 sig.call, sig.call_path = choose_call(sig.function, None if sample is None else self._feeds(sample))
                 log.info("saved_model", f"Signature {sig.name!r} of {model_name} version {version}: {sig.call_path}")
         self.batching = None  # BatchingParameters when --enable_batching; set by the manager
