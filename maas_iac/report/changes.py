@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from pulumi.runtime.rpc import UNKNOWN
+
 from maas_iac import type_tokens as tokens
 from maas_iac.report.steps import ResourceStep
 
@@ -41,10 +43,6 @@ CLASSES = ("destructive", "rolling", "new", "in place")
 _ROLE_BY_PARENT = {tokens.SERVING_REPLICAS: "replica", tokens.ROUTER: "router",
                    tokens.MODEL_TOPICS: "topic", tokens.MODEL_IMAGE: "image"}
 _ROLE_BY_TYPE = {tokens.REGISTRY_IMAGE: "image", tokens.TOPIC: "topic", tokens.MODEL_VERSION_EVENT: "event"}
-_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-"""The value the engine gives inputs not known before the update (Pulumi's UnknownStringValue)."""
-
-
 @dataclass(frozen=True)
 class Lookups:
     """Facts a preview's events do not hold, each ``None`` when it cannot be told."""
@@ -201,7 +199,8 @@ def _camel_key(key: str) -> str:
 
 
 def _known(value: Any) -> Any:
-    return None if value == _UNKNOWN else value
+    # The engine's stand-in for an input not known before the update.
+    return None if value == UNKNOWN else value
 
 
 def _int(value: Any) -> Optional[int]:
