@@ -7,10 +7,10 @@ Exports the half-plus-two example (unless --model-dir has one), then measures:
 * the limit: the same SavedModel signature called in-process, numpy in and numpy out, both
   through TensorFlow's public API (``signature(x=...)``) and the way the server calls it
   (``LoadedVersion.run``, which takes the direct path when it is proven, see
-  ``maas_iac/model_server/direct_call.py``); the faster of the two is the limit, so the
+  ``maas_dataplane/model_server/direct_call.py``); the faster of the two is the limit, so the
   server's own call path never counts in its favour;
 * REST ``:predict`` (keep-alive HTTP/1.1, one row) and gRPC ``Predict`` against a
-  ``python -m maas_iac.model_server`` subprocess: p50/p99, added ms over the limit and ratio;
+  ``python -m maas_dataplane.model_server`` subprocess: p50/p99, added ms over the limit and ratio;
 * requests/s at concurrency 8 (REST and gRPC), with batching off and on.
 
 Client and server share the machine's cores, so the throughput figures are a floor.
@@ -64,7 +64,7 @@ class Server:
     def __init__(self, base: Path, *extra: str) -> None:
         self.rest_port, self.grpc_port = free_port(), free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "maas_iac.model_server", f"--port={self.grpc_port}",
+            [sys.executable, "-m", "maas_dataplane.model_server", f"--port={self.grpc_port}",
              f"--rest_api_port={self.rest_port}", "--model_name=hpt", f"--model_base_path={base}", *extra],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -165,7 +165,7 @@ def main() -> int:
     fn = loaded.signatures["serving_default"]
     x = np.asarray(X, np.float32)
     public = timed(lambda: {k: v.numpy() for k, v in fn(x=tf.constant(x)).items()}, args.requests)
-    from maas_iac.model_server.servable import LoadedVersion
+    from maas_dataplane.model_server.servable import LoadedVersion
 
     version = LoadedVersion("hpt", 1, str(base / "1"))
     sig = version.signature("serving_default")

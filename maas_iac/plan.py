@@ -10,7 +10,7 @@ from typing import Callable
 
 import pulumi
 
-from maas_iac.build.context import Batching
+from maas_iac.artifacts.context import Batching
 from maas_iac.components import (
     EventArgs, ModelImageArgs, ModelServiceArgs, ModelTopicsArgs, RouterArgs, ServingReplicasArgs, TopicArgs,
 )

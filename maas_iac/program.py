@@ -17,7 +17,7 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from maas_iac.build.base_image import pin_base_image
+from maas_iac.artifacts.base_image import pin_base_image
 from maas_iac.components import ModelService
 from maas_iac.errors import MaasError, SpecError
 from maas_iac.gc_policy import tune_for_long_lived_objects

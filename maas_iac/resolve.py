@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
-from maas_iac.build.context import Batching, ImageRecipe, write_context
+from maas_iac.artifacts.context import Batching, ImageRecipe, write_context
 from maas_iac.errors import SourceError
 from maas_iac.source import GitMirror, Revision, read_model_tree
 from maas_iac.source.model_tree import ModelTree
@@ -33,22 +33,6 @@ __all__ = ["ResolvedModel", "Resolver", "cache_dir", "check_loadable"]
 LOAD_CHECK_TIMEOUT_S = 300
 """How long loading the new versions of one model may take."""
 
-# Runs in a subprocess (TensorFlow stays out of the program): argv = model name, then
-# version:path pairs; prints {version: error} for the versions that do not load.
-_LOAD_CHECK = """
-import json, os, sys
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from maas_iac.model_server.servable import LoadedVersion
-failures = {}
-for item in sys.argv[2:]:
-    version, path = item.split(":", 1)
-    try:
-        LoadedVersion(sys.argv[1], int(version), path)
-    except Exception as exc:
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        failures[version] = text if len(text) <= 300 else text[:297] + "..."
-print(json.dumps(failures))
-"""
 
 
 def cache_dir() -> Path:
@@ -146,7 +130,7 @@ def check_loadable(name: str, tree: ModelTree, exported: Path, checked: Path) ->
         return
     args = [f"{v}:{exported / str(v)}" for v in sorted(todo)]
     try:
-        done = subprocess.run([sys.executable, "-c", _LOAD_CHECK, name, *args], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-m", "maas_dataplane.load_check", name, *args], capture_output=True, text=True,
                               timeout=LOAD_CHECK_TIMEOUT_S, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     except subprocess.TimeoutExpired:
         raise SourceError(f"model {name}: loading version(s) {', '.join(map(str, sorted(todo)))} took more "

@@ -66,13 +66,10 @@ fi
 CONTEXT=$(mktemp -d "${TMPDIR:-/tmp}/maas-serving-context.XXXXXX")
 trap 'rm -rf "$CONTEXT"' EXIT
 cp "$MAAS_ROOT/images/serving/Dockerfile" "$MAAS_ROOT/images/serving/entrypoint.sh" "$CONTEXT/"
-mkdir -p "$CONTEXT/wheels" "$CONTEXT/certs" "$CONTEXT/app/maas_iac"
+mkdir -p "$CONTEXT/wheels" "$CONTEXT/certs" "$CONTEXT/app"
 cp -l "$WHEELS"/* "$CONTEXT/wheels/" 2>/dev/null || cp "$WHEELS"/* "$CONTEXT/wheels/"
-cp "$MAAS_ROOT/maas_iac/__init__.py" "$CONTEXT/app/maas_iac/"
-for pkg in model_server examples; do
-    mkdir -p "$CONTEXT/app/maas_iac/$pkg"
-    cp "$MAAS_ROOT/maas_iac/$pkg/"*.py "$CONTEXT/app/maas_iac/$pkg/"
-done
+# Only the data plane goes into the image: its Python sources, nothing of the control plane.
+(cd "$MAAS_ROOT" && find maas_dataplane -name "*.py" -exec cp --parents {} "$CONTEXT/app/" \;)
 BUILD_ARGS=(--build-arg "BASE_IMAGE=$BASE" --build-arg "PIP_ONLINE=$ONLINE")
 if [ -n "$EXTRA_CA" ]; then
     cp "$EXTRA_CA" "$CONTEXT/certs/extra-ca.pem"

@@ -18,7 +18,7 @@ class ModelImageArgs:
     """Inputs of a :class:`ModelImage`."""
 
     context: str
-    """Build-context directory written by :func:`maas_iac.build.context.write_context`."""
+    """Build-context directory written by :func:`maas_iac.artifacts.context.write_context`."""
     registry: str
     """Registry ``host:port`` of the stack."""
     repository: str

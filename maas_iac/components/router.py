@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Optional
 import pulumi
 
 from maas_iac import type_tokens
-from maas_iac.build.router_config import GRPC_PORT, REST_PORT, RouterConfig, render_router_config
+from maas_dataplane.contract import GRPC_PORT, REST_PORT
+from maas_iac.artifacts.router_config import RouterConfig, render_router_config
 from maas_iac.providers import Container
 
 __all__ = ["Router", "RouterArgs", "router_slots"]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 import pulumi
 
 from maas_iac import type_tokens
-from maas_iac.build.router_config import REST_PORT
+from maas_dataplane.contract import REST_PORT
 from maas_iac.providers import Container
 
 __all__ = ["ServingReplicas", "ServingReplicasArgs", "health_probe"]

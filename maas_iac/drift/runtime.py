@@ -20,11 +20,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from maas_dataplane.contract import REST_PORT
+from maas_dataplane.probe import status_command
 from maas_iac import type_tokens as tokens
 
 __all__ = ["Finding", "StateView", "check_containers", "check_topics", "model_status"]
 
-_REST_PORT = 8501
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,11 @@ def model_status(container: Any, model: str, network: Optional[str], timeout_s: 
     ip = (networks.get(network) or {}).get("IPAddress") if network else None
     if ip:
         try:
-            with urllib.request.urlopen(f"http://{ip}:{_REST_PORT}{path}", timeout=timeout_s) as response:
+            with urllib.request.urlopen(f"http://{ip}:{REST_PORT}{path}", timeout=timeout_s) as response:
                 return json.loads(response.read())
         except OSError:
             pass
-    code = ("import sys,urllib.request\n"
-            f"sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:{_REST_PORT}{path}',timeout={timeout_s}).read().decode())")
-    result = container.exec_run(["python3", "-c", code])
+    result = container.exec_run(status_command(model))
     if result.exit_code != 0:
         raise OSError((result.output or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no answer"])
     return json.loads(result.output)

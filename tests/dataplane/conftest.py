@@ -67,7 +67,7 @@ class ServerProcess:
         self.grpc_port = free_port()
         self.rest_port = free_port()
         self.log_path = log_path
-        cmd = [sys.executable, "-m", "maas_iac.model_server", f"--port={self.grpc_port}",
+        cmd = [sys.executable, "-m", "maas_dataplane.model_server", f"--port={self.grpc_port}",
                f"--rest_api_port={self.rest_port}", *args]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
         self._log = open(log_path, "wb")

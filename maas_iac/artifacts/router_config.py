@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from maas_dataplane.contract import GRPC_PORT, REST_PORT
+
 __all__ = ["RouterConfig", "render_router_config"]
 
-REST_PORT = 8501
-GRPC_PORT = 8500
 
 
 @dataclass(frozen=True)

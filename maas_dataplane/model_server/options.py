@@ -63,7 +63,7 @@ def _bool(text: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m maas_iac.model_server",
+        prog="python -m maas_dataplane.model_server",
         description="TensorFlow Serving-compatible model server (gRPC and REST).",
         allow_abbrev=False,
     )

@@ -1,4 +1,4 @@
-"""A TensorFlow Serving-compatible model server: ``python -m maas_iac.model_server``.
+"""A TensorFlow Serving-compatible model server: ``python -m maas_dataplane.model_server``.
 
 Drop-in for what maas-iac uses of ``tensorflow_model_server``: the same flags
 (``--port``, ``--rest_api_port``, ``--model_name``, ``--model_base_path``,

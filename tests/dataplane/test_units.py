@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import types_pb2
 
-from maas_iac.model_server.batching import Batcher, BatchingParameters, parse_batching_parameters
-from maas_iac.model_server.config import VersionPolicy, models_from_proto, parse_config_text
-from maas_iac.model_server.errors import ServingError
-from maas_iac.model_server.options import parse_args
-from maas_iac.model_server.tensors import _format_decimal, json_to_tensor, predictions_json
+from maas_dataplane.model_server.batching import Batcher, BatchingParameters, parse_batching_parameters
+from maas_dataplane.model_server.config import VersionPolicy, models_from_proto, parse_config_text
+from maas_dataplane.model_server.errors import ServingError
+from maas_dataplane.model_server.options import parse_args
+from maas_dataplane.model_server.tensors import _format_decimal, json_to_tensor, predictions_json
 
 
 def test_flags_take_tf_serving_syntax():

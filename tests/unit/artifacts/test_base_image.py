@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maas_iac.build.base_image import pin_base_image, split_reference
+from maas_iac.artifacts.base_image import pin_base_image, split_reference
 
 DIGEST = "sha256:" + "c" * 64
 

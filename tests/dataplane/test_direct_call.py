@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from maas_iac.model_server import direct_call
-from maas_iac.model_server.servable import LoadedVersion
+from maas_dataplane.model_server import direct_call
+from maas_dataplane.model_server.servable import LoadedVersion
 
 
 def _export(path, fn, signature_name: str = "serving_default") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maas_iac.build.context import Batching, ImageRecipe, context_fingerprint, write_context
+from maas_iac.artifacts.context import Batching, ImageRecipe, context_fingerprint, write_context
 from maas_iac.source import GitMirror, read_model_tree
 
 
