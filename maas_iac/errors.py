@@ -8,6 +8,7 @@ the Pulumi program) tells a user's mistake from a bug with a single ``except Maa
     │   └── StackConfigError     ... specifically the stack configuration                      (exit 2)
     ├── SourceError              a model's Git source cannot be resolved or read                (exit 2)
     └── InfrastructureError      Docker, the registry or Kafka is unreachable or fails          (exit 3)
+        └── RegistryError        ... specifically the container registry                        (exit 3)
 
 Each class has an ``exit_code`` (0 ok, 1 changes or drift when asked, 2 user error,
 3 infrastructure error) that the CLI returns. Anything that is *not* a ``MaasError`` is a bug
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 __all__ = [
     "InfrastructureError",
     "MaasError",
+    "RegistryError",
     "SourceError",
     "SpecError",
     "SpecProblem",
@@ -131,3 +133,8 @@ class InfrastructureError(MaasError):
     unreachable or refuses an operation for reasons outside the specs."""
 
     exit_code = 3
+
+
+class RegistryError(InfrastructureError):
+    """Raised when the container registry cannot be asked: down, refusing, or answering with an
+    unexpected status."""

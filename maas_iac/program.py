@@ -15,19 +15,20 @@ import os
 from pathlib import Path
 
 import pulumi
-from pulumi.runtime.config import CONFIG, get_config_env
 
 from maas_iac.artifacts.base_image import pin_base_image
+from maas_iac.clients import Connections
+from maas_iac.clients.registry import manifest_digest
 from maas_iac.components import ModelService
-from maas_iac.errors import MaasError, SpecError
+from maas_iac.errors import MaasError, SpecError, StackConfigError
 from maas_iac.gc_policy import tune_for_long_lived_objects
-from maas_iac.plan import model_service_args, resolve_spec
+from maas_iac.plan import model_service_args
 from maas_iac.providers import ContainerSweeper, Network, Topic
-from maas_iac.providers.docker_image import RegistryError, manifest_digest
 from maas_iac.resolve import Resolver, cache_dir, check_loadable
-from maas_iac.spec import StackConfig, load_specs, load_stack_config
+from maas_iac.spec import STACK_CONFIG_KEYS, StackConfig, load_specs, load_stack_config
+from maas_iac.spec.stack import CONFIG_NAMESPACE, check_stack_file
 
-__all__ = ["main", "models_dir"]
+__all__ = ["main", "models_dir", "stack_config", "stack_file"]
 
 EVENTS_PARTITIONS = 3
 
@@ -37,11 +38,26 @@ def models_dir() -> Path:
     return Path(os.environ.get("MAAS_MODELS_DIR") or Path.cwd() / "models")
 
 
-def _stack_config() -> StackConfig:
-    # The engine hands config over in PULUMI_CONFIG or through set_all_config, by version.
-    everything = {**get_config_env(), **CONFIG.get()}
-    mapping = {k: v for k, v in everything.items() if k.startswith("maas:")}
-    return load_stack_config(mapping, stack=pulumi.get_stack())
+def stack_file(stack: str) -> Path:
+    """The stack's file, ``stacks/Pulumi.<stack>.yaml`` (``stackConfigDir`` in Pulumi.yaml)."""
+    return Path.cwd() / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def stack_config() -> StackConfig:
+    """The stack's settings, read through ``pulumi.Config("maas")`` (secrets decrypted by the
+    engine; :class:`~maas_iac.clients.Connections` turns them back into Pulumi secrets).
+
+    The stack file itself is checked too, when there is one, so a misspelt key is reported
+    with its file and line instead of being silently unread.
+    """
+    stack = pulumi.get_stack()
+    path = stack_file(stack)
+    if path.is_file():
+        _, problems, _ = check_stack_file(path, stack=stack, display=str(path.relative_to(Path.cwd())))
+        if problems:
+            raise StackConfigError(problems)
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    return load_stack_config({key: config.get(key) for key in STACK_CONFIG_KEYS}, stack=stack)
 
 
 def _fail(exc: MaasError) -> None:
@@ -53,39 +69,41 @@ def main() -> None:
     """Declare the whole stack. Called from the project's ``__main__.py``."""
     tune_for_long_lived_objects()
     try:
-        stack = _stack_config()
+        stack = stack_config()
+        connections = Connections.from_stack(stack)
         specs = load_specs([models_dir()])
-        resolver = Resolver(cache_dir(), registry_has=lambda repo, tag: manifest_digest(stack.registry, repo, tag) is not None,
-                            check=check_loadable)
+        resolver = Resolver(
+            cache_dir(), check=check_loadable,
+            registry_has=lambda repo, tag: manifest_digest(connections.registry, repo, tag) is not None)
         pin = functools.lru_cache(maxsize=None)(lambda ref: pin_base_image(ref, manifest_digest))
-        resolved = [(spec, resolve_spec(resolver, spec, stack, pin)) for spec in specs]
+        models = [resolver.resolve(spec, stack, pin) for spec in specs]
     except MaasError as exc:
         _fail(exc)
-    except RegistryError as exc:
-        raise pulumi.RunError(str(exc))
 
-    network = Network("network", name=stack.network_name, labels={"maas.stack": stack.stack})
+    docker = connections.docker.to_props()
+    network = Network("network", name=stack.network_name, labels={"maas.stack": stack.stack}, docker=docker)
     events = Topic(
         "model-events",
         name=stack.events_topic,
         partitions=EVENTS_PARTITIONS,
         replication_factor=1,
         config={"cleanup.policy": "compact"},
-        bootstrap_servers=",".join(stack.kafka.bootstrap_servers),
+        bootstrap_servers=connections.kafka.bootstrap,
+        kafka=connections.kafka.to_props(),
         opts=pulumi.ResourceOptions(protect=stack.protect),
     )
     services = []
-    for spec, model in resolved:
-        service = ModelService(spec.name, model_service_args(spec, stack, model, network.name, events.name))
+    for model in models:
+        service = ModelService(model.name, model_service_args(model, stack, connections, network.name, events.name))
         services.append(service)
-        pulumi.export(spec.name, {
+        pulumi.export(model.name, {
             "rest": service.rest_endpoint,
             "grpc": service.grpc_endpoint,
             "gitSha": model.revision.sha,
-            "ref": spec.source.ref,
+            "ref": model.spec.source.ref,
             "digest": model.digest,
             "image": service.image,
-            "versions": list(model.recipe.tree.served),
+            "versions": list(model.served),
             "topics": {"requests": service.requests_topic, "predictions": service.predictions_topic},
         })
     # Last: containers of the stack that no state records (an interrupted up) are removed.
@@ -94,6 +112,7 @@ def main() -> None:
         labels={"maas.stack": stack.stack},
         keep=pulumi.Output.all(*[s.container_ids for s in services]).apply(
             lambda lists: [i for ids in lists for i in ids]),
+        docker=docker,
         opts=pulumi.ResourceOptions(depends_on=services),
     )
     pulumi.export("eventsTopic", events.name)

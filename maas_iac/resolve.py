@@ -27,8 +27,10 @@ from maas_iac.artifacts.context import Batching, ImageRecipe, write_context
 from maas_iac.errors import SourceError
 from maas_iac.source import GitMirror, Revision, read_model_tree
 from maas_iac.source.model_tree import ModelTree
+from maas_iac.spec import ModelServiceSpec, StackConfig, apply_stack_config
+from maas_iac.spec.model import Batching as SpecBatching
 
-__all__ = ["ResolvedModel", "Resolver", "cache_dir", "check_loadable"]
+__all__ = ["ResolvedModel", "Resolver", "cache_dir", "check_loadable", "recipe_batching"]
 
 LOAD_CHECK_TIMEOUT_S = 300
 """How long loading the new versions of one model may take."""
@@ -42,15 +44,28 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A spec's model pinned to content: commit, served versions, digest and image tag."""
+    """A checked spec pinned to content, as it runs on one stack: everything the later stages
+    need, so none of them reads the spec's source again or re-validates anything."""
 
-    name: str
+    spec: ModelServiceSpec
+    """The spec after the stack's merge rule (replicas, base image, ports)."""
     revision: Revision
+    """The commit the ref resolved to."""
     recipe: ImageRecipe
+    """The image's content: served versions and files, serving config, base image."""
     repository: str
     """Image repository in the registry, ``maas/<name>``."""
     context: Path
     """Build context directory (written only when the image must be built)."""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def served(self) -> tuple[int, ...]:
+        """The version numbers the image serves."""
+        return self.recipe.tree.served
 
     @property
     def digest(self) -> str:
@@ -59,6 +74,14 @@ class ResolvedModel:
     @property
     def tag(self) -> str:
         return self.recipe.tag
+
+
+def recipe_batching(batching: SpecBatching) -> Optional[Batching]:
+    """The spec's batching as the recipe renders it, or None when batching is off."""
+    if not batching.enabled:
+        return None
+    return Batching(max_batch_size=batching.max_batch_size, batch_timeout_micros=batching.batch_timeout_micros,
+                    num_batch_threads=batching.num_batch_threads, max_enqueued_batches=batching.max_enqueued_batches)
 
 
 class Resolver:
@@ -77,22 +100,25 @@ class Resolver:
         self._registry_has = registry_has
         self._check = check
 
-    def resolve(self, *, name: str, repository: str, ref: str, path: str, policy: str, count: Optional[int],
-                versions: Optional[tuple[int, ...]], labels: dict[str, int], base_image: str,
-                batching: Optional[Batching]) -> ResolvedModel:
-        """Pin one model; raises :class:`SourceError` naming the model on any Git problem."""
+    def resolve(self, spec: ModelServiceSpec, stack: StackConfig,
+                pin: Callable[[str], str] = lambda ref: ref) -> ResolvedModel:
+        """Pin ``spec`` 's model on ``stack``; raises :class:`SourceError` naming the model on
+        any Git problem. ``pin`` turns the base image reference into the one the recipe uses
+        (the program pins it to its registry digest, so a new base image means a new tag)."""
+        spec = apply_stack_config(spec, stack)
+        name, src = spec.name, spec.source
         try:
-            revision = self._mirror.resolve(repository, ref)
-            tree = read_model_tree(revision, path, policy, count, versions)
+            revision = self._mirror.resolve(src.repository, src.ref)
+            tree = read_model_tree(revision, src.path, src.versions)
         except SourceError as exc:
             raise SourceError(f"model {name}: {exc}") from None
-        missing = {label: v for label, v in labels.items() if v not in tree.served}
+        missing = {label: v for label, v in src.labels.items() if v not in tree.served}
         if missing:
             label, v = sorted(missing.items())[0]
             raise SourceError(f"model {name}: version label {label!r} points at version {v}, which is not served "
                               f"(served: {', '.join(map(str, tree.served))}); move the label or serve that version")
-        recipe = ImageRecipe(model_name=name, tree=tree, base_image=base_image, version_labels=dict(labels),
-                             batching=batching)
+        recipe = ImageRecipe(model_name=name, tree=tree, base_image=pin(spec.serving.base_image or ""),
+                             version_labels=dict(src.labels), batching=recipe_batching(spec.serving.batching))
         image_repo = f"maas/{name}"
         context = self._contexts / name / recipe.tag
         # The local look-up first: a context kept from an earlier run spares the registry a request.
@@ -106,7 +132,7 @@ class Resolver:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             tmp.rename(context)
-        return ResolvedModel(name=name, revision=revision, recipe=recipe, repository=image_repo, context=context)
+        return ResolvedModel(spec=spec, revision=revision, recipe=recipe, repository=image_repo, context=context)
 
 
 def _version_key(tree: ModelTree, version: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 
@@ -27,6 +27,8 @@ class ModelImageArgs:
     """Content-addressed tag ``md-<digest[:12]>``: the image's identity."""
     labels: dict[str, str]
     """OCI labels (Git SHA, repository, digest); already in the Dockerfile, repeated for the record."""
+    docker: Optional[dict[str, Any]] = None
+    """The engine that builds and pushes, ``DockerEndpoint.to_props()``; None: the local socket."""
 
 
 class ModelImage(pulumi.ComponentResource):
@@ -52,6 +54,7 @@ class ModelImage(pulumi.ComponentResource):
             repository=args.repository,
             tag=args.tag,
             labels=args.labels,
+            docker=args.docker,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.image_ref = image.image_ref

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 
@@ -11,7 +11,7 @@ from maas_iac import type_tokens
 from maas_iac.components.model_image import ModelImage, ModelImageArgs
 from maas_iac.components.model_topics import ModelTopics, ModelTopicsArgs
 from maas_iac.components.router import Router, RouterArgs
-from maas_iac.components.serving_replicas import ServingReplicas, ServingReplicasArgs
+from maas_iac.components.serving_replicas import ReplicaSettings, ServingReplicas, ServingReplicasArgs
 from maas_iac.events import ModelVersionEvent
 
 __all__ = ["EventArgs", "ModelService", "ModelServiceArgs"]
@@ -28,6 +28,8 @@ class EventArgs:
     repository: str
     digest: str
     versions: list[int]
+    kafka: Optional[dict[str, Any]] = None
+    """How to reach the cluster, ``KafkaEndpoint.to_props()`` (the password a secret)."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,8 @@ class ModelServiceArgs:
     """Inputs of a :class:`ModelService`, already resolved (Git SHA, digest, tag known)."""
 
     image: ModelImageArgs
-    replicas: ServingReplicasArgs
-    """``image`` is filled in from the ModelImage's repo digest; leave it empty."""
+    replicas: ReplicaSettings
+    """The replicas run the ModelImage's repo digest."""
     router: RouterArgs
     topics: ModelTopicsArgs
     event: EventArgs
@@ -63,7 +65,8 @@ class ModelService(pulumi.ComponentResource):
         super().__init__(type_tokens.MODEL_SERVICE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         image = ModelImage(f"{name}-image", args.image, child)
-        replicas = ServingReplicas(f"{name}-replicas", replace(args.replicas, image=image.repo_digest), child)
+        replicas = ServingReplicas(f"{name}-replicas", ServingReplicasArgs(image=image.repo_digest, settings=args.replicas),
+                                   child)
         router = Router(f"{name}-router", args.router, child)
         topics = ModelTopics(f"{name}-topics", args.topics, child)
         ev = args.event
@@ -71,7 +74,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-deployed",
             bootstrap_servers=ev.bootstrap_servers, topic=ev.topic, model=args.replicas.model_name,
             stack=ev.stack, git_sha=ev.git_sha, repository=ev.repository, digest=ev.digest,
-            image=image.repo_digest, versions=ev.versions, replicas=args.replicas.replicas,
+            image=image.repo_digest, versions=ev.versions, replicas=args.replicas.replicas, kafka=ev.kafka,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[replicas, router, topics]),
         )
         self.rest_endpoint = router.rest_endpoint

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 
@@ -35,6 +35,8 @@ class ModelTopicsArgs:
     """Opt-in for replication-factor changes and partition decreases (delete and recreate)."""
     protect: bool = False
     """Protect the topics from deletion (production stacks)."""
+    kafka: Optional[dict[str, Any]] = None
+    """How to reach the cluster, ``KafkaEndpoint.to_props()`` (the password a secret)."""
 
 
 class ModelTopics(pulumi.ComponentResource):
@@ -60,6 +62,7 @@ class ModelTopics(pulumi.ComponentResource):
                 config=t.config,
                 bootstrap_servers=args.bootstrap_servers,
                 allow_destructive=args.allow_destructive,
+                kafka=args.kafka,
                 opts=child,
             )
             for role, t in (("requests", args.requests), ("predictions", args.predictions))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 
@@ -47,6 +47,8 @@ class RouterArgs:
     labels: dict[str, str]
     name: str
     """Container name (fixed: the router owns fixed host ports)."""
+    docker: Optional[dict[str, Any]] = None
+    """The engine, ``DockerEndpoint.to_props()``; None: the local socket."""
 
 
 class Router(pulumi.ComponentResource):
@@ -74,6 +76,7 @@ class Router(pulumi.ComponentResource):
             ],
             restart="unless-stopped",
             stop_grace_period_s=5,
+            docker=args.docker,
             opts=pulumi.ResourceOptions(parent=self),
         )
         host = args.bind_address if args.bind_address not in ("0.0.0.0", "::") else "localhost"

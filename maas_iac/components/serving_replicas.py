@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 
@@ -11,16 +11,14 @@ from maas_iac import type_tokens
 from maas_dataplane.contract import REST_PORT
 from maas_iac.providers import Container
 
-__all__ = ["ServingReplicas", "ServingReplicasArgs", "health_probe"]
+__all__ = ["ReplicaSettings", "ServingReplicas", "ServingReplicasArgs", "health_probe"]
 
 
 @dataclass(frozen=True)
-class ServingReplicasArgs:
-    """Inputs of :class:`ServingReplicas`."""
+class ReplicaSettings:
+    """How a model's replicas run, from its spec on one stack (everything but the image)."""
 
     model_name: str
-    image: pulumi.Input[str]
-    """Image by repo digest, so a container always runs exactly the pushed content."""
     replicas: int
     network: pulumi.Input[str]
     alias: str
@@ -39,6 +37,17 @@ class ServingReplicasArgs:
     health_start_period_s: float = 30
     drain_seconds: int = 5
     healthy_timeout_s: int = 300
+    docker: Optional[dict[str, Any]] = None
+    """The engine, ``DockerEndpoint.to_props()``; None: the local socket."""
+
+
+@dataclass(frozen=True)
+class ServingReplicasArgs:
+    """Inputs of :class:`ServingReplicas`."""
+
+    image: pulumi.Input[str]
+    """Image by repo digest, so a container always runs exactly the pushed content."""
+    settings: ReplicaSettings
 
 
 def health_probe(model_name: str) -> list[str]:
@@ -68,32 +77,34 @@ class ServingReplicas(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServingReplicasArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__(type_tokens.SERVING_REPLICAS, name, None, opts)
+        s = args.settings
         healthcheck = {
-            "test": health_probe(args.model_name),
-            "interval_s": args.health_interval_s,
-            "timeout_s": args.health_timeout_s,
-            "retries": args.health_retries,
-            "start_period_s": args.health_start_period_s,
+            "test": health_probe(s.model_name),
+            "interval_s": s.health_interval_s,
+            "timeout_s": s.health_timeout_s,
+            "retries": s.health_retries,
+            "start_period_s": s.health_start_period_s,
         }
         self.containers = [
             Container(
                 f"{name}-{i}",
                 image=args.image,
-                name_prefix=args.name_prefix,
-                command=args.server_args,
-                env=args.env,
-                labels=args.labels,
-                network=args.network,
-                aliases=[args.alias],
+                name_prefix=s.name_prefix,
+                command=s.server_args,
+                env=s.env,
+                labels=s.labels,
+                network=s.network,
+                aliases=[s.alias],
                 healthcheck=healthcheck,
                 restart="unless-stopped",
-                cpus=args.cpus,
-                memory_mb=args.memory_mb,
-                stop_grace_period_s=args.drain_seconds + 10,
-                healthy_timeout_s=args.healthy_timeout_s,
+                cpus=s.cpus,
+                memory_mb=s.memory_mb,
+                stop_grace_period_s=s.drain_seconds + 10,
+                healthy_timeout_s=s.healthy_timeout_s,
+                docker=s.docker,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for i in range(args.replicas)
+            for i in range(s.replicas)
         ]
         self.container_ids = pulumi.Output.all(*[c.container_id for c in self.containers])
         self.names = pulumi.Output.all(*[c.name for c in self.containers])

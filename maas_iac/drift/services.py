@@ -6,35 +6,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Optional
 
+from maas_iac.clients import Connections
+from maas_iac.clients.docker import open_docker
+from maas_iac.clients.kafka import admin_client
+from maas_iac.clients.registry import manifest_digest
+from maas_iac.errors import RegistryError
 from maas_iac.spec import StackConfig
 
 __all__ = ["docker_client", "kafka_admin", "unreachable"]
 
 
 def docker_client(stack: StackConfig, timeout_s: float = 10) -> Any:
-    """A Docker SDK client for the stack's engine (DOCKER_HOST wins, as in the providers)."""
-    import os
-
-    import docker
-
-    base_url = os.environ.get("DOCKER_HOST") or stack.docker_host
-    return docker.DockerClient(base_url=base_url, timeout=timeout_s, use_ssh_client=base_url.startswith("ssh://"))
+    """A Docker SDK client for the stack's engine (the caller closes it)."""
+    return open_docker(Connections.from_stack(stack).docker, timeout_s)
 
 
 def kafka_admin(stack: StackConfig) -> Any:
-    """An AdminClient for the stack's Kafka cluster (PLAINTEXT; SASL settings when configured)."""
-    from confluent_kafka.admin import AdminClient
-
-    kafka = stack.kafka
-    # log_level 4: warnings and worse; librdkafka otherwise prints its info lines on stderr.
-    conf: dict[str, Any] = {"bootstrap.servers": ",".join(kafka.bootstrap_servers), "socket.timeout.ms": 5000,
-                            "log_level": 4}
-    if kafka.security_protocol != "PLAINTEXT":
-        # The plaintext is there when the config came from the engine (``get_all_config``).
-        password = kafka.sasl_password.plaintext if kafka.sasl_password else None
-        conf.update({"security.protocol": kafka.security_protocol, "sasl.mechanism": kafka.sasl_mechanism,
-                     "sasl.username": kafka.sasl_username, "sasl.password": password or ""})
-    return AdminClient(conf)
+    """An AdminClient for the stack's Kafka cluster."""
+    return admin_client(Connections.from_stack(stack).kafka, timeout_ms=5000)
 
 
 def _docker(stack: StackConfig) -> Optional[str]:
@@ -50,8 +39,6 @@ def _docker(stack: StackConfig) -> Optional[str]:
 
 
 def _registry(stack: StackConfig) -> Optional[str]:
-    from maas_iac.providers.docker_image import RegistryError, manifest_digest
-
     try:
         manifest_digest(stack.registry, "maas/reachability-probe", "none", timeout_s=5)
     except RegistryError as exc:

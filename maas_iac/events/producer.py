@@ -15,28 +15,25 @@ from typing import Any, Optional
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from maas_iac.clients.endpoints import KafkaEndpoint
+from maas_iac.clients.kafka import producer as new_producer
+
 __all__ = ["ModelVersionEvent", "produce"]
 
 _IDENTITY = ("topic", "model", "stack", "git_sha", "repository", "digest", "image", "versions", "replicas")
 
 
-def produce(bootstrap_servers: str, topic: str, key: str, value: Optional[bytes], timeout_s: float = 30) -> None:
+def produce(kafka: KafkaEndpoint, topic: str, key: str, value: Optional[bytes], timeout_s: float = 30) -> None:
     """Produce one record with ``acks=all`` and idempotence on, and wait for it to be acknowledged."""
-    from confluent_kafka import Producer
-
-    producer = Producer({
-        "bootstrap.servers": bootstrap_servers,
-        "acks": "all",
-        "enable.idempotence": True,
-        "message.timeout.ms": int(timeout_s * 1000),
-    })
+    producer = new_producer(kafka, **{"acks": "all", "enable.idempotence": True,
+                                      "message.timeout.ms": int(timeout_s * 1000)})
     failures: list[str] = []
     producer.produce(topic, key=key.encode(), value=value,
                      on_delivery=lambda err, _msg: failures.append(str(err)) if err else None)
     if producer.flush(timeout_s) > 0:
         failures.append(f"not acknowledged within {timeout_s:.0f}s")
     if failures:
-        raise RuntimeError(f"could not produce the event for {key} to {topic} at {bootstrap_servers}: {failures[0]}")
+        raise RuntimeError(f"could not produce the event for {key} to {topic} at {kafka.bootstrap}: {failures[0]}")
 
 
 def _event_bytes(props: dict[str, Any]) -> bytes:
@@ -48,9 +45,14 @@ def _event_bytes(props: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
 
 
+def _kafka(props: dict[str, Any]) -> KafkaEndpoint:
+    """The cluster in the ``kafka`` input; only ``bootstrap_servers`` in state that predates it."""
+    return KafkaEndpoint.from_props(props.get("kafka") or {"bootstrap_servers": props["bootstrap_servers"]})
+
+
 class _EventProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        produce(props["bootstrap_servers"], props["topic"], props["model"], _event_bytes(props))
+        produce(_kafka(props), props["topic"], props["model"], _event_bytes(props))
         return CreateResult(f"{props['stack']}/{props['model']}", props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -58,12 +60,12 @@ class _EventProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        produce(news["bootstrap_servers"], news["topic"], news["model"], _event_bytes(news))
+        produce(_kafka(news), news["topic"], news["model"], _event_bytes(news))
         return UpdateResult(news)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         try:
-            produce(props["bootstrap_servers"], props["topic"], props["model"], None, timeout_s=10)
+            produce(_kafka(props), props["topic"], props["model"], None, timeout_s=10)
         except Exception as exc:  # the topic may be gone with the stack; forgetting is the goal
             pulumi.log.warn(f"no tombstone for {props['model']}: {exc}")
 
@@ -74,10 +76,13 @@ class ModelVersionEvent(pulumi.dynamic.Resource, module="events", name="ModelVer
     def __init__(self, resource_name: str, *, bootstrap_servers: pulumi.Input[str], topic: pulumi.Input[str],
                  model: str, stack: str, git_sha: str, repository: str, digest: str,
                  image: pulumi.Input[str], versions: list[int], replicas: int,
+                 kafka: Optional[pulumi.Input[dict[str, Any]]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        """``kafka``: how to reach the cluster, ``KafkaEndpoint.to_props()`` (unset: PLAINTEXT to
+        ``bootstrap_servers``). Only the version's identity decides whether an event is produced."""
         props = {
             "bootstrap_servers": bootstrap_servers, "topic": topic, "model": model, "stack": stack,
             "git_sha": git_sha, "repository": repository, "digest": digest, "image": image,
-            "versions": list(versions), "replicas": replicas,
+            "versions": list(versions), "replicas": replicas, "kafka": kafka,
         }
         super().__init__(_EventProvider(), resource_name, props, opts)

@@ -7,27 +7,29 @@ method opens its own Docker or Kafka client and closes it before returning.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from pulumi.dynamic import ReadResult
+
+from maas_iac.clients.endpoints import DockerEndpoint
 
 GONE = ReadResult("", {})
 """What `read` returns when the live object no longer exists: an empty id tells `pulumi
 refresh` to drop the resource from the state, so the next `up` creates it again."""
 
 
-@contextmanager
-def docker_client() -> Iterator[Any]:
-    """A Docker SDK client for DOCKER_HOST (default: the local socket), closed on exit."""
-    import docker
+def docker_client(props: Mapping[str, Any]) -> AbstractContextManager[Any]:
+    """A Docker SDK client for the engine in a resource's ``docker`` input, closed on exit."""
+    from maas_iac.clients.docker import docker_client as client_for
 
-    client = docker.from_env(timeout=300)
-    try:
-        yield client
-    finally:
-        client.close()
+    return client_for(docker_endpoint(props))
+
+
+def docker_endpoint(props: Mapping[str, Any]) -> DockerEndpoint:
+    """The engine a resource lives on (the local one for state recorded before it was an input)."""
+    return DockerEndpoint.from_props(props.get("docker"))
 
 
 def changed_keys(olds: Mapping[str, Any], news: Mapping[str, Any], keys: Iterable[str]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional, TypedDict
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from ._common import GONE, changed_keys, docker_client, has_unknowns, plain
+from ._common import GONE, changed_keys, docker_client, docker_endpoint, has_unknowns, plain
 
 _RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 _REPLACE_ON = ("name", "image", "command", "env", "labels", "network", "aliases", "ports", "healthcheck")
@@ -83,6 +83,7 @@ def _normalise(props: dict[str, Any]) -> dict[str, Any]:
     out["healthcheck"] = _healthcheck(props.get("healthcheck"))
     out["name_prefix"] = props.get("name_prefix")
     out["auto_name"] = bool(props.get("auto_name"))
+    out["docker"] = docker_endpoint(props).to_props()
     return out
 
 
@@ -137,7 +138,7 @@ class ContainerProvider(ResourceProvider):
         from docker.types import Healthcheck
 
         spec = _normalise(props)
-        with docker_client() as client:
+        with docker_client(props) as client:
             _ensure_image(client, spec["image"])
             hc = spec["healthcheck"]
             ports = {
@@ -179,7 +180,7 @@ class ContainerProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         import docker.errors
 
-        with docker_client() as client:
+        with docker_client(props) as client:
             try:
                 container = client.containers.get(id_)
             except docker.errors.NotFound:
@@ -195,6 +196,8 @@ class ContainerProvider(ResourceProvider):
                               delete_before_replace=bool(replaces) and _fixed(news))
         new = _normalise(news)
         replaces = changed_keys(olds, new, _REPLACE_ON)
+        if docker_endpoint(olds) != docker_endpoint(new):
+            replaces.append("docker")
         if olds.get("running") is False:
             # Found stopped by a refresh: bring it back as a fresh container.
             replaces.append("running")
@@ -209,7 +212,7 @@ class ContainerProvider(ResourceProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         spec = _normalise(news)
-        with docker_client() as client:
+        with docker_client(news) as client:
             container = client.containers.get(id_)
             limits = _resources(spec)
             if spec["restart"] != olds.get("restart") or limits:
@@ -220,7 +223,7 @@ class ContainerProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         import docker.errors
 
-        with docker_client() as client:
+        with docker_client(props) as client:
             try:
                 container = client.containers.get(id_)
             except docker.errors.NotFound:
@@ -291,7 +294,7 @@ def _wait_ready(container: Any, *, healthcheck: bool, timeout_s: float) -> None:
 
 
 class Container(pulumi.dynamic.Resource, module="docker", name="Container"):
-    """A container on the Docker engine at DOCKER_HOST.
+    """A container on the Docker engine ``docker`` names.
 
     Changes to ``restart``, ``cpus``, ``memory_mb``, ``stop_grace_period_s`` and
     ``healthy_timeout_s`` update it in place; any other change replaces it. Replacement is
@@ -334,6 +337,7 @@ class Container(pulumi.dynamic.Resource, module="docker", name="Container"):
         memory_mb: Optional[pulumi.Input[int]] = None,
         stop_grace_period_s: pulumi.Input[int] = 10,
         healthy_timeout_s: pulumi.Input[int] = 120,
+        docker: Optional[pulumi.Input[dict[str, Any]]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         """
@@ -355,6 +359,8 @@ class Container(pulumi.dynamic.Resource, module="docker", name="Container"):
         :param stop_grace_period_s: seconds between SIGTERM and SIGKILL on delete.
         :param healthy_timeout_s: how long create waits for ``healthy`` before failing (and
             removing the container).
+        :param docker: the engine, ``DockerEndpoint.to_props()``; unset, the local socket.
+            Another engine replaces the container.
         """
         props = {
             "image": image,
@@ -379,5 +385,6 @@ class Container(pulumi.dynamic.Resource, module="docker", name="Container"):
             "health": None,
             "image_id": None,
             "host_ports": None,
+            "docker": docker,
         }
         super().__init__(ContainerProvider(), resource_name, props, opts)

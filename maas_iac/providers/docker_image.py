@@ -7,62 +7,17 @@ inputs (context path, build args, labels) is compared by diff.
 
 from __future__ import annotations
 
-import ipaddress
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
 
-from ._common import GONE, changed_keys, docker_client, plain
+from maas_iac.clients.registry import manifest_digest
+from maas_iac.errors import RegistryError
+
+from ._common import GONE, changed_keys, docker_client, docker_endpoint, plain
 
 _IDENTITY = ("registry", "repository", "tag")
-_MANIFEST_TYPES = ", ".join((
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-))
-
-
-class RegistryError(RuntimeError):
-    """The registry could not be asked (down, refused, unexpected status)."""
-
-
-def _base_url(registry: str) -> str:
-    """Plain HTTP for a registry on the loopback (as Docker allows), HTTPS otherwise."""
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    try:
-        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    return f"{'http' if loopback else 'https'}://{registry}"
-
-
-def manifest_digest(registry: str, repository: str, tag: str, timeout_s: float = 10) -> Optional[str]:
-    """The ``sha256:...`` digest of ``repository:tag`` in the registry (HTTP API v2), or None
-    when the registry does not have that tag. Usable before any resource exists (previews)."""
-    request = urllib.request.Request(
-        f"{_base_url(registry)}/v2/{repository}/manifests/{tag}",
-        method="HEAD",
-        headers={"Accept": _MANIFEST_TYPES},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            digest = response.headers.get("Docker-Content-Digest")
-    except urllib.error.HTTPError as err:
-        if err.code == 404:
-            return None
-        raise RegistryError(f"registry {registry} answered {err.code} for {repository}:{tag}") from err
-    except (urllib.error.URLError, OSError) as err:
-        raise RegistryError(
-            f"registry {registry} is unreachable ({err}); is it running? (scripts/services start)") from err
-    if not digest:
-        raise RegistryError(f"registry {registry} sent no Docker-Content-Digest for {repository}:{tag}")
-    return digest
-
-
 def _check_stream(events: Any, what: str) -> list[str]:
     """Drains a Docker build/push event stream; raises with the daemon's error and the tail."""
     tail: list[str] = []
@@ -86,7 +41,7 @@ class RegistryImageProvider(ResourceProvider):
         digest = manifest_digest(registry, repository, tag)
         built = digest is None
         if built:
-            with docker_client() as client:
+            with docker_client(props) as client:
                 _check_stream(client.api.build(
                     path=props["context"],
                     dockerfile=props["dockerfile"],
@@ -103,6 +58,7 @@ class RegistryImageProvider(ResourceProvider):
             if digest is None:
                 raise RegistryError(f"{ref}:{tag} was pushed but the registry does not list it")
         outs = {k: plain(props[k]) for k in _INPUTS}
+        outs["docker"] = docker_endpoint(props).to_props()
         outs.update(image_ref=f"{ref}:{tag}", repo_digest=f"{ref}@{digest}", built=built)
         return CreateResult(f"{ref}:{tag}", outs)
 
@@ -154,6 +110,7 @@ class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImag
         dockerfile: pulumi.Input[str] = "Dockerfile",
         build_args: Optional[pulumi.Input[dict[str, str]]] = None,
         labels: Optional[pulumi.Input[dict[str, str]]] = None,
+        docker: Optional[pulumi.Input[dict[str, Any]]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         """
@@ -164,6 +121,8 @@ class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImag
         :param dockerfile: Dockerfile path relative to the context.
         :param build_args: ``--build-arg`` values.
         :param labels: labels added to the image (``--label``).
+        :param docker: the engine that builds and pushes, ``DockerEndpoint.to_props()``; unset,
+            the local socket. Not part of the identity: where an image is built changes nothing.
         """
         props = {
             "context": context,
@@ -176,5 +135,6 @@ class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImag
             "image_ref": None,
             "repo_digest": None,
             "built": None,
+            "docker": docker,
         }
         super().__init__(RegistryImageProvider(), resource_name, props, opts)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
 
-from ._common import GONE, changed_keys, docker_client, plain
+from ._common import GONE, changed_keys, docker_client, docker_endpoint, plain
 
 _INPUTS = ("name", "driver", "internal", "labels")
 
@@ -18,7 +18,7 @@ class NetworkProvider(ResourceProvider):
     serialize_as_secret_always = False
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        with docker_client() as client:
+        with docker_client(props) as client:
             net = client.networks.create(
                 props["name"],
                 driver=props["driver"],
@@ -26,12 +26,13 @@ class NetworkProvider(ResourceProvider):
                 labels=props["labels"] or {},
                 check_duplicate=True,
             )
-        return CreateResult(net.id, {**{k: plain(props[k]) for k in _INPUTS}, "network_id": net.id})
+        return CreateResult(net.id, {**{k: plain(props[k]) for k in _INPUTS}, "network_id": net.id,
+                                     "docker": docker_endpoint(props).to_props()})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         import docker.errors
 
-        with docker_client() as client:
+        with docker_client(props) as client:
             try:
                 net = client.networks.get(id_)
             except docker.errors.NotFound:
@@ -48,13 +49,15 @@ class NetworkProvider(ResourceProvider):
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = changed_keys(olds, {**news, "labels": news.get("labels") or {}}, _INPUTS)
+        if docker_endpoint(olds) != docker_endpoint(news):
+            changed.append("docker")
         # The name is fixed, so the old network must go before the new one can exist.
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         import docker.errors
 
-        with docker_client() as client:
+        with docker_client(props) as client:
             try:
                 client.networks.get(id_).remove()
             except docker.errors.NotFound:
@@ -62,7 +65,7 @@ class NetworkProvider(ResourceProvider):
 
 
 class Network(pulumi.dynamic.Resource, module="docker", name="Network"):
-    """A Docker network on the engine at DOCKER_HOST.
+    """A Docker network on the engine ``docker`` names.
 
     Outputs: every input, plus ``network_id``.
     """
@@ -82,6 +85,7 @@ class Network(pulumi.dynamic.Resource, module="docker", name="Network"):
         driver: pulumi.Input[str] = "bridge",
         internal: pulumi.Input[bool] = False,
         labels: Optional[pulumi.Input[dict[str, str]]] = None,
+        docker: Optional[pulumi.Input[dict[str, Any]]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         """
@@ -89,6 +93,7 @@ class Network(pulumi.dynamic.Resource, module="docker", name="Network"):
         :param driver: network driver; ``bridge`` for a single host.
         :param internal: no route to the outside when true.
         :param labels: Docker labels on the network.
+        :param docker: the engine, ``DockerEndpoint.to_props()``; unset, the local socket.
         """
         props = {
             "name": name,
@@ -96,5 +101,6 @@ class Network(pulumi.dynamic.Resource, module="docker", name="Network"):
             "internal": internal,
             "labels": labels or {},
             "network_id": None,
+            "docker": docker,
         }
         super().__init__(NetworkProvider(), resource_name, props, opts)

@@ -44,7 +44,7 @@ def _remove(containers: list[Any]) -> None:
 
 
 def _sweep(props: dict[str, Any], also_known: list[str]) -> list[str]:
-    with docker_client() as client:
+    with docker_client(props) as client:
         orphans = _orphans(client, dict(props["labels"]), set(props["keep"]) | set(also_known))
         _remove(orphans)
     return sorted(c.name for c in orphans)
@@ -63,7 +63,7 @@ class _SweeperProvider(ResourceProvider):
             return DiffResult(changes=True, replaces=[])
         if sorted(olds.get("keep") or []) != sorted(news["keep"]) or olds.get("labels") != news["labels"]:
             return DiffResult(changes=True, replaces=[])
-        with docker_client() as client:
+        with docker_client(news) as client:
             orphans = _orphans(client, dict(news["labels"]), set(news["keep"]))
         return DiffResult(changes=bool(orphans), replaces=[])
 
@@ -89,9 +89,12 @@ class ContainerSweeper(pulumi.dynamic.Resource, module="docker", name="Container
         removed: pulumi.Output[list[str]]
 
     def __init__(self, resource_name: str, *, labels: pulumi.Input[dict[str, str]],
-                 keep: pulumi.Input[list[str]], opts: Optional[pulumi.ResourceOptions] = None) -> None:
+                 keep: pulumi.Input[list[str]], docker: Optional[pulumi.Input[dict[str, Any]]] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
         """
         :param labels: the labels every container of the scope carries, e.g. ``{"maas.stack": "local"}``.
         :param keep: ids of the containers the program declares.
+        :param docker: the engine, ``DockerEndpoint.to_props()``; unset, the local socket.
         """
-        super().__init__(_SweeperProvider(), resource_name, {"labels": labels, "keep": keep, "removed": None}, opts)
+        super().__init__(_SweeperProvider(), resource_name,
+                         {"labels": labels, "keep": keep, "removed": None, "docker": docker}, opts)

@@ -22,15 +22,24 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from maas_iac.clients.endpoints import KafkaEndpoint
+from maas_iac.clients.kafka import admin_client
+
 from ._common import GONE, has_unknowns
 
 _TIMEOUT_S = 30.0
 
 
-def _admin(bootstrap_servers: str) -> Any:
-    from confluent_kafka.admin import AdminClient
+def _endpoint(props: dict[str, Any]) -> KafkaEndpoint:
+    """The cluster in a topic's ``kafka`` input; state recorded before it was an input has
+    only ``bootstrap_servers`` (PLAINTEXT)."""
+    if props.get("kafka"):
+        return KafkaEndpoint.from_props(props["kafka"])
+    return KafkaEndpoint.from_props({"bootstrap_servers": props["bootstrap_servers"]})
 
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 10_000})
+
+def _admin(props: dict[str, Any]) -> Any:
+    return admin_client(_endpoint(props))
 
 
 def _describe(admin: Any, name: str) -> Optional[Any]:
@@ -106,7 +115,7 @@ class TopicProvider(ResourceProvider):
         from confluent_kafka.admin import NewTopic
 
         name = props["name"]
-        admin = _admin(props["bootstrap_servers"])
+        admin = _admin(props)
         topic = NewTopic(name, num_partitions=int(props["partitions"]),
                          replication_factor=int(props["replication_factor"]), config=_config(props))
         # Delete waits for the broker, but a topic deleted by hand may still be going away.
@@ -128,7 +137,7 @@ class TopicProvider(ResourceProvider):
         return CreateResult(name, self._outs(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        admin = _admin(props["bootstrap_servers"])
+        admin = _admin(props)
         description = _describe(admin, id_)
         if description is None:
             return GONE
@@ -165,7 +174,7 @@ class TopicProvider(ResourceProvider):
             ResourceType,
         )
 
-        admin = _admin(news["bootstrap_servers"])
+        admin = _admin(news)
         if int(news["partitions"]) > int(olds["partitions"]):
             admin.create_partitions([NewPartitions(id_, int(news["partitions"]))],
                                     operation_timeout=_TIMEOUT_S)[id_].result(timeout=_TIMEOUT_S)
@@ -183,7 +192,7 @@ class TopicProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         from confluent_kafka import KafkaError, KafkaException
 
-        admin = _admin(props["bootstrap_servers"])
+        admin = _admin(props)
         try:
             admin.delete_topics([id_], operation_timeout=_TIMEOUT_S)[id_].result(timeout=_TIMEOUT_S)
         except KafkaException as err:
@@ -205,6 +214,7 @@ class TopicProvider(ResourceProvider):
             "config": _config(props),
             "bootstrap_servers": props["bootstrap_servers"],
             "allow_destructive": bool(props.get("allow_destructive")),
+            **({"kafka": props["kafka"]} if props.get("kafka") else {}),
         }
 
 
@@ -240,6 +250,7 @@ class Topic(pulumi.dynamic.Resource, module="kafka", name="Topic"):
         bootstrap_servers: pulumi.Input[str],
         config: Optional[pulumi.Input[dict[str, str]]] = None,
         allow_destructive: pulumi.Input[bool] = False,
+        kafka: Optional[pulumi.Input[dict[str, Any]]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         """
@@ -250,6 +261,8 @@ class Topic(pulumi.dynamic.Resource, module="kafka", name="Topic"):
             update that only records the new address (connection detail, not identity).
         :param config: topic config to enforce, e.g. ``{"cleanup.policy": "compact"}``.
         :param allow_destructive: accept delete-and-recreate for changes Kafka cannot apply.
+        :param kafka: how to reach and authenticate to the cluster, ``KafkaEndpoint.to_props()``
+            (the password a Pulumi secret); unset, PLAINTEXT to ``bootstrap_servers``.
         """
         props = {
             "name": name,
@@ -258,5 +271,6 @@ class Topic(pulumi.dynamic.Resource, module="kafka", name="Topic"):
             "bootstrap_servers": bootstrap_servers,
             "config": config or {},
             "allow_destructive": allow_destructive,
+            "kafka": kafka,
         }
         super().__init__(TopicProvider(), resource_name, props, opts)

@@ -23,7 +23,8 @@ def commit_subject(repository: str, sha: str, cache: Optional[Path] = None) -> O
 
 def image_cached(registry: str, repository: str, tag: str) -> Optional[bool]:
     """Whether the registry has ``repository:tag``; None when it cannot be asked."""
-    from maas_iac.providers.docker_image import RegistryError, manifest_digest
+    from maas_iac.clients.registry import manifest_digest
+    from maas_iac.errors import RegistryError
 
     try:
         return manifest_digest(registry, repository, tag, timeout_s=5) is not None

@@ -18,6 +18,7 @@ import git
 
 from maas_iac.errors import SourceError
 from maas_iac.source.git import Revision
+from maas_iac.spec.model import LatestVersions, SpecificVersions, VersionPolicy
 
 __all__ = ["ModelFile", "ModelTree", "read_model_tree", "select_versions"]
 
@@ -78,21 +79,18 @@ class ModelTree:
         _set_mtime(dest, mtime)
 
 
-def select_versions(available: tuple[int, ...], policy: str, count: int | None = None,
-                    versions: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    """Apply a TF Serving version policy (``latest``, ``specific``, ``all``) to ``available``."""
+def select_versions(available: tuple[int, ...], policy: VersionPolicy) -> tuple[int, ...]:
+    """Apply a TF Serving version policy (the spec's, already validated) to ``available``."""
     if not available:
         raise SourceError("no numeric version directory (e.g. 1/) under the model path")
-    if policy == "latest":
-        return tuple(sorted(available)[-(count or 1):])
-    if policy == "specific":
-        missing = sorted(set(versions or ()) - set(available))
+    if isinstance(policy, LatestVersions):
+        return tuple(sorted(available)[-policy.count:])
+    if isinstance(policy, SpecificVersions):
+        missing = sorted(set(policy.versions) - set(available))
         if missing:
             raise SourceError(f"version(s) {', '.join(map(str, missing))} not found; the repository has {', '.join(map(str, sorted(available)))}")
-        return tuple(sorted(versions or ()))
-    if policy == "all":
-        return tuple(sorted(available))
-    raise SourceError(f"unknown version policy {policy!r}")
+        return tuple(sorted(policy.versions))
+    return tuple(sorted(available))
 
 
 @lru_cache(maxsize=64)
@@ -102,8 +100,7 @@ def _open(mirror: Path) -> git.Repo:
 
 
 @lru_cache(maxsize=1024)
-def read_model_tree(revision: Revision, path: str, policy: str, count: int | None = None,
-                    versions: tuple[int, ...] | None = None) -> ModelTree:
+def read_model_tree(revision: Revision, path: str, policy: VersionPolicy) -> ModelTree:
     """List the version directories under ``path`` at ``revision`` and the files of the served ones.
 
     Results are cached per (commit, path, policy): a commit's content never changes.
@@ -125,7 +122,7 @@ def read_model_tree(revision: Revision, path: str, policy: str, count: int | Non
             raise SourceError(f"model path {path!r} is a file, not a directory, at {revision.ref}")
     dirs = {int(t.name): t for t in base.trees if t.name.isdigit() and t.name == str(int(t.name))}
     available = tuple(sorted(dirs))
-    served = select_versions(available, policy, count, versions)
+    served = select_versions(available, policy)
     files = tuple(ModelFile(v, p, m, s, n) for v in served for p, m, s, n in _walk(dirs[v]))
     return ModelTree(revision=revision, path=str(rel), available=available, served=served, files=files)
 

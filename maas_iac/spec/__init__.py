@@ -22,7 +22,6 @@ from maas_iac.errors import SpecError, SpecProblem, StackConfigError
 from maas_iac.spec.load import (
     DEFAULT_PATHS,
     ValidationResult,
-    check_specs,
     find_files,
     load_spec,
     load_specs,
@@ -95,7 +94,6 @@ __all__ = [
     "ValidationResult",
     "VersionPolicy",
     "apply_stack_config",
-    "check_specs",
     "events_topic",
     "find_files",
     "load_spec",

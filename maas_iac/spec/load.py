@@ -24,7 +24,6 @@ from maas_iac.spec.stack import StackConfig, check_stack_file, stack_name_from_f
 __all__ = [
     "DEFAULT_PATHS",
     "ValidationResult",
-    "check_specs",
     "find_files",
     "load_spec",
     "load_specs",
@@ -167,11 +166,3 @@ def parse_spec_document(doc: Document, source_file: Path | None) -> ModelService
     if problems:
         raise SpecError(problems)
     return item.spec
-
-
-def check_specs(specs: Sequence[ModelServiceSpec]) -> None:
-    """Cross-spec checks over specs built elsewhere (no positions). Raises :class:`SpecError`."""
-    items = [LoadedSpec(Document(str(s.source_file) if s.source_file else "<spec>"), s) for s in specs]
-    problems = [p for item in items for p in spec_problems(item)] + cross_spec_problems(items)
-    if problems:
-        raise SpecError(problems)

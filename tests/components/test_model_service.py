@@ -6,9 +6,14 @@ import pulumi
 import pytest
 
 from maas_iac.components import (
-    EventArgs, ModelImageArgs, ModelService, ModelServiceArgs, ModelTopicsArgs, RouterArgs,
-    ServingReplicasArgs, TopicArgs, router_slots,
+    EventArgs, ModelImageArgs, ModelService, ModelServiceArgs, ModelTopicsArgs, ReplicaSettings, RouterArgs,
+    TopicArgs, router_slots,
 )
+from maas_iac.clients import Connections
+from maas_iac.plan import model_service_args
+from maas_iac.resolve import Resolver
+from maas_iac.spec import load_stack_config
+from maas_iac.spec.model import LatestVersions, Metadata, ModelServiceSpec, Ports, Serving, Source
 
 
 def _args(model: str, replicas: int = 2, rest: int = 8501, grpc: int = 8500, tag: str = "md-0123456789ab") -> ModelServiceArgs:
@@ -16,7 +21,7 @@ def _args(model: str, replicas: int = 2, rest: int = 8501, grpc: int = 8500, tag
     return ModelServiceArgs(
         image=ModelImageArgs(context=f"/tmp/ctx/{model}", registry="127.0.0.1:5000", repository=f"maas/{model}", tag=tag,
                              labels={"org.opencontainers.image.revision": "a" * 40}),
-        replicas=ServingReplicasArgs(model_name=model, image="", replicas=replicas, network="maas-local",
+        replicas=ReplicaSettings(model_name=model, replicas=replicas, network="maas-local",
                                      alias=f"{model}-replicas", server_args=["--model_config_file=/models/models.config"],
                                      labels=labels, name_prefix=f"local-{model}", cpus=1.0, memory_mb=1024),
         router=RouterArgs(model_name=model, image="127.0.0.1:5000/maas/haproxy:2.6", network="maas-local",
@@ -75,13 +80,28 @@ def test_two_models_register_exact_children(mocks):
         assert event.inputs["image"] == f"127.0.0.1:5000/maas/{model}@sha256:{'ab' * 32}"
 
 
-def test_replica_count_change_leaves_the_image_alone(mocks):
-    _deploy(("m", _args("m", replicas=2)))
+def _planned(model_repo, tmp_path, replicas: int) -> ModelServiceArgs:
+    """The arguments the program builds for one model on a stack that overrides its replicas."""
+    stack = load_stack_config({"registry": "127.0.0.1:5000", "dockerHost": "unix:///var/run/docker.sock",
+                               "kafka": {"bootstrapServers": "127.0.0.1:9092"}, "replicas": {"m": replicas}},
+                              stack="local")
+    spec = ModelServiceSpec(metadata=Metadata(name="m"),
+                            source=Source(repository=str(model_repo.path), ref="main", path="models/m",
+                                          versions=LatestVersions(count=1)),
+                            serving=Serving(ports=Ports(rest=8501, grpc=8500), base_image="serving:1"))
+    model = Resolver(tmp_path / "cache").resolve(spec, stack)
+    return model_service_args(model, stack, Connections.from_stack(stack), "maas-local", "local.model-events")
+
+
+def test_replica_count_change_leaves_the_image_alone(mocks, model_repo, tmp_path):
+    _deploy(("m", _planned(model_repo, tmp_path, replicas=2)))
     first = {r.name: r.inputs for r in mocks.registrations if r.name.startswith("m-image")}
+    assert len([r for r in mocks.registrations if r.name.startswith("m-replicas-")]) == 2
     mocks.registrations.clear()
-    _deploy(("m", _args("m", replicas=3)))
+    _deploy(("m", _planned(model_repo, tmp_path, replicas=3)))
     second = {r.name: r.inputs for r in mocks.registrations if r.name.startswith("m-image")}
-    assert first == second
+    assert first and first == second
+    assert second["m-image-image"]["tag"].startswith("md-")
     assert len([r for r in mocks.registrations if r.name.startswith("m-replicas-")]) == 3
 
 

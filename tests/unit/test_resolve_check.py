@@ -9,11 +9,25 @@ import pytest
 
 from maas_iac.errors import SourceError
 from maas_iac.resolve import Resolver, check_loadable
+from maas_iac.spec import load_stack_config
+from maas_iac.spec.model import (
+    AllVersions, LatestVersions, Metadata, ModelServiceSpec, Ports, Serving, Source, VersionPolicy,
+)
+
+
+STACK = load_stack_config({"registry": "127.0.0.1:5000", "dockerHost": "unix:///var/run/docker.sock",
+                           "kafka": {"bootstrapServers": "127.0.0.1:9092"}}, stack="unit")
+
+
+def _spec(repo: Path, versions: VersionPolicy, base_image: str = "serving:1", ref: str = "main"):
+    return ModelServiceSpec(
+        metadata=Metadata(name="m"),
+        source=Source(repository=str(repo), ref=ref, path="models/m", versions=versions),
+        serving=Serving(ports=Ports(rest=8501, grpc=8500), base_image=base_image))
 
 
 def _resolve(resolver: Resolver, repo: Path, ref: str = "main"):
-    return resolver.resolve(name="m", repository=str(repo), ref=ref, path="models/m", policy="all", count=None,
-                            versions=None, labels={}, base_image="serving:1", batching=None)
+    return resolver.resolve(_spec(repo, AllVersions(), ref=ref), STACK)
 
 
 def test_corrupt_version_fails_before_a_context_is_kept(model_repo, tmp_path: Path) -> None:
@@ -33,8 +47,7 @@ def test_loadable_versions_are_loaded_once(model_repo, tmp_path: Path, monkeypat
     model_repo.commit("version 2")
     resolver = Resolver(tmp_path / "cache", check=check_loadable)
     # Version 1 is the fixture's corrupt one; serve only version 2.
-    ok = resolver.resolve(name="m", repository=str(model_repo.path), ref="main", path="models/m",
-                          policy="latest", count=1, versions=None, labels={}, base_image="serving:1", batching=None)
+    ok = resolver.resolve(_spec(model_repo.path, LatestVersions(count=1)), STACK)
     assert (ok.context / "Dockerfile").is_file()
     assert len(list((tmp_path / "cache" / "loadable").iterdir())) == 1
 
@@ -42,6 +55,5 @@ def test_loadable_versions_are_loaded_once(model_repo, tmp_path: Path, monkeypat
     monkeypatch.setattr("maas_iac.resolve.subprocess.run", lambda *a, **k: calls.append(a))
     again = Resolver(tmp_path / "cache", check=check_loadable)
     # Another base image: a new context for the same version, which is not loaded again.
-    again.resolve(name="m", repository=str(model_repo.path), ref="main", path="models/m",
-                  policy="latest", count=1, versions=None, labels={}, base_image="serving:2", batching=None)
+    again.resolve(_spec(model_repo.path, LatestVersions(count=1), base_image="serving:2"), STACK)
     assert calls == []

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from maas_iac.artifacts.context import Batching, ImageRecipe, context_fingerprint, write_context
 from maas_iac.source import GitMirror, read_model_tree
+from maas_iac.spec.model import AllVersions, LatestVersions
 
 
 def _recipe(repo, tmp_path, **kw) -> ImageRecipe:
     rev = GitMirror(tmp_path / "cache").resolve(str(repo.path), "main")
-    tree = read_model_tree(rev, "models/m", policy="latest", count=1)
+    tree = read_model_tree(rev, "models/m", LatestVersions(count=1))
     return ImageRecipe(model_name="m", tree=tree, base_image=kw.pop("base", "127.0.0.1:5000/maas/serving:2.21.0"), **kw)
 
 
@@ -41,7 +42,7 @@ def test_dockerfile_has_one_layer_per_version_and_oci_labels(model_repo, tmp_pat
     model_repo.write_version(2, b"two")
     model_repo.commit("v2")
     rev = GitMirror(tmp_path / "cache").resolve(str(model_repo.path), "main")
-    recipe = ImageRecipe("m", read_model_tree(rev, "models/m", policy="all"), "base:1", {"stable": 1, "canary": 2})
+    recipe = ImageRecipe("m", read_model_tree(rev, "models/m", AllVersions()), "base:1", {"stable": 1, "canary": 2})
     df = recipe.dockerfile()
     assert df.startswith("FROM base:1\n")
     assert "COPY model/1 /models/m/1" in df and "COPY model/2 /models/m/2" in df

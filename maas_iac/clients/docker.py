@@ -1,0 +1,30 @@
+"""The one Docker client factory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from maas_iac.clients.endpoints import DockerEndpoint
+
+__all__ = ["docker_client", "open_docker"]
+
+
+def open_docker(endpoint: DockerEndpoint, timeout_s: float = 300) -> Any:
+    """A Docker SDK client for ``endpoint``; the caller closes it. ``ssh://`` goes through the
+    ``ssh`` program, so the operator's agent, keys and known_hosts apply."""
+    import docker
+
+    return docker.DockerClient(base_url=endpoint.host, timeout=timeout_s,
+                               use_ssh_client=endpoint.host.startswith("ssh://"))
+
+
+@contextmanager
+def docker_client(endpoint: DockerEndpoint, timeout_s: float = 300) -> Iterator[Any]:
+    """:func:`open_docker` as a context manager that closes the client on exit."""
+    client = open_docker(endpoint, timeout_s)
+    try:
+        yield client
+    finally:
+        client.close()
