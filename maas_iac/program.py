@@ -24,11 +24,11 @@ from maas_iac.errors import MaasError, SpecError, StackConfigError
 from maas_iac.gc_policy import tune_for_long_lived_objects
 from maas_iac.plan import model_service_args
 from maas_iac.providers import ContainerSweeper, Network, Topic
-from maas_iac.resolve import Resolver, cache_dir, check_loadable
+from maas_iac.resolve import ResolvedModel, Resolver, cache_dir, check_loadable
 from maas_iac.spec import STACK_CONFIG_KEYS, StackConfig, load_specs, load_stack_config
 from maas_iac.spec.stack import CONFIG_NAMESPACE, check_stack_file
 
-__all__ = ["main", "models_dir", "stack_config", "stack_file"]
+__all__ = ["declare", "main", "models_dir", "stack_config", "stack_file"]
 
 EVENTS_PARTITIONS = 3
 
@@ -80,6 +80,12 @@ def main() -> None:
     except MaasError as exc:
         _fail(exc)
 
+    declare(stack, connections, models)
+
+
+def declare(stack: StackConfig, connections: Connections, models: list[ResolvedModel]) -> list[ModelService]:
+    """Declare the stack's resources for its resolved models: the network, the events topic,
+    one :class:`ModelService` per model and the orphan sweeper. No I/O but registrations."""
     docker = connections.docker.to_props()
     network = Network("network", name=stack.network_name, labels={"maas.stack": stack.stack}, docker=docker)
     events = Topic(
@@ -117,3 +123,4 @@ def main() -> None:
     )
     pulumi.export("eventsTopic", events.name)
     pulumi.export("network", network.name)
+    return services

@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
@@ -17,6 +18,16 @@ class Registration:
     name: str
     inputs: dict[str, Any]
     parent: str | None = None
+    protect: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+    """The inputs as sent to the engine, secrets still wrapped (``is_secret`` reads them)."""
+
+    def is_secret(self, *path: str) -> bool:
+        """Whether the input at ``path`` went to the engine as a Pulumi secret."""
+        value: Any = self.raw
+        for key in path:
+            value = value[key]
+        return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
 @dataclass
@@ -47,8 +58,10 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
-        inputs = rpc.deserialize_properties(request.object) if request.custom else {}
-        self.mocks.registrations.append(Registration(request.type, request.name, dict(inputs), request.parent or None))
+        inputs = rpc.deserialize_properties_unwrap_secrets(request.object)[0] if request.custom else {}
+        raw = json_format.MessageToDict(request.object) if request.custom else {}
+        self.mocks.registrations.append(
+            Registration(request.type, request.name, dict(inputs), request.parent or None, bool(request.protect), raw))
         return response
 
 

@@ -1,0 +1,151 @@
+"""Every key of every stack file reaches the resources: no setting is validated and then ignored.
+
+Each ``stacks/Pulumi.*.yaml`` is loaded as the program loads it, one model is resolved from a
+real Git repository, and the stack is declared under recording mocks. For every ``maas:`` key
+the file sets, a check finds its value in some registration. A key without a check fails, so
+a new stack key cannot be added without proving where it goes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import pulumi
+import pytest
+
+from maas_iac import type_tokens as tokens
+from maas_iac.clients import Connections
+from maas_iac.program import declare
+from maas_iac.resolve import Resolver
+from maas_iac.spec import StackConfig, load_stack_config
+from maas_iac.spec.model import LatestVersions, Metadata, ModelServiceSpec, Ports, Serving, Source
+from maas_iac.spec.stack import Secret
+from maas_iac.spec.reader import read_file
+
+REPO = Path(__file__).resolve().parents[2]
+STACK_FILES = sorted((REPO / "stacks").glob("Pulumi.*.yaml"))
+MODEL = "half-plus-two"
+SPEC_PORTS = Ports(rest=8501, grpc=8500)
+PASSWORD = "pw-from-the-engine"
+
+
+def _of_type(regs, token: str):
+    return [r for r in regs if r.type_ == token]
+
+
+def _router(regs):
+    return next(r for r in _of_type(regs, tokens.CONTAINER) if r.name.endswith("-router-haproxy"))
+
+
+def _replicas(regs):
+    return [r for r in _of_type(regs, tokens.CONTAINER) if r.parent and r.parent.endswith(f"::{MODEL}-replicas")]
+
+
+def _topics(regs):
+    return _of_type(regs, tokens.TOPIC)
+
+
+def _docker_resources(regs):
+    return [r for r in regs if r.type_ in (tokens.CONTAINER, tokens.NETWORK, tokens.REGISTRY_IMAGE, tokens.CONTAINER_SWEEPER)]
+
+
+def _check_kafka(regs, stack: StackConfig) -> None:
+    k = stack.kafka
+    users = [*_topics(regs), *_of_type(regs, tokens.MODEL_VERSION_EVENT)]
+    assert users
+    for r in users:
+        props = r.inputs["kafka"]
+        assert props["bootstrap_servers"] == ",".join(k.bootstrap_servers)
+        assert props["security_protocol"] == k.security_protocol
+        if k.sasl_username:
+            assert (props["sasl_mechanism"], props["sasl_username"]) == (k.sasl_mechanism, k.sasl_username)
+            assert props["sasl_password"] == PASSWORD
+
+
+CHECKS: dict[str, Callable[[list, StackConfig], None]] = {
+    "registry": lambda regs, stack: [
+        _assert(r.inputs["registry"] == stack.registry) for r in _of_type(regs, tokens.REGISTRY_IMAGE)],
+    "dockerHost": lambda regs, stack: [
+        _assert(r.inputs["docker"]["host"] == stack.docker_host) for r in _docker_resources(regs)],
+    "kafka": _check_kafka,
+    "bindAddress": lambda regs, stack: [
+        _assert(p["host_ip"] == stack.bind_address) for p in _router(regs).inputs["ports"]],
+    "portOffset": lambda regs, stack: _assert(
+        sorted(p["external"] for p in _router(regs).inputs["ports"])
+        == sorted((SPEC_PORTS.rest + stack.port_offset, SPEC_PORTS.grpc + stack.port_offset))),
+    "servingBaseImage": lambda regs, stack: _assert(
+        (Path(_of_type(regs, tokens.REGISTRY_IMAGE)[0].inputs["context"]) / "Dockerfile").read_text()
+        .startswith(f"FROM {stack.serving_base_image}\n")),
+    "routerImage": lambda regs, stack: _assert(_router(regs).inputs["image"] == stack.router_image),
+    "replicas": lambda regs, stack: _assert(len(_replicas(regs)) == stack.replicas[MODEL]),
+    "protect": lambda regs, stack: [_assert(r.protect is stack.protect) for r in _topics(regs)],
+    "network": lambda regs, stack: _assert(
+        _of_type(regs, tokens.NETWORK)[0].inputs["name"] == stack.network
+        and all(r.inputs["network"] == stack.network for r in _of_type(regs, tokens.CONTAINER))),
+}
+"""Where each stack key must show up. Keys that only validate (never reach a resource) are
+not stack keys: they belong in the spec checks."""
+
+
+def _assert(condition: Any) -> None:
+    assert condition
+
+
+def _file_keys(path: Path) -> list[str]:
+    config = read_file(path).data["config"]
+    return sorted(k.split(":", 1)[1] for k in config if k.startswith("maas:"))
+
+
+def _engine_view(path: Path) -> StackConfig:
+    """The stack as the program sees it: what the engine hands over, secrets decrypted."""
+    stack = load_stack_config(path)
+    if stack.kafka.sasl_password is not None:
+        stack = dataclasses.replace(stack, kafka=dataclasses.replace(stack.kafka, sasl_password=Secret(plaintext=PASSWORD)))
+    return stack
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_every_stack_key_reaches_a_registration(path: Path, mocks, model_repo, tmp_path: Path) -> None:
+    stack = _engine_view(path)
+    spec = ModelServiceSpec(
+        metadata=Metadata(name=MODEL),
+        source=Source(repository=str(model_repo.path), ref="main", path="models/m", versions=LatestVersions()),
+        serving=Serving(ports=SPEC_PORTS))
+    model = Resolver(tmp_path / "cache").resolve(spec, stack)
+
+    @pulumi.runtime.test
+    def run():
+        services = declare(stack, Connections.from_stack(stack), [model])
+        return pulumi.Output.all(*[s.image for s in services])
+
+    run()
+    keys = _file_keys(path)
+    assert keys, f"{path.name} sets no maas: key"
+    unchecked = [k for k in keys if k not in CHECKS]
+    assert not unchecked, f"no check says where {unchecked} reach the resources; add one to CHECKS"
+    for key in keys:
+        CHECKS[key](mocks.registrations, stack)
+
+
+def test_the_kafka_password_reaches_every_kafka_resource_as_a_secret(mocks, model_repo, tmp_path: Path) -> None:
+    staging = next(p for p in STACK_FILES if p.name == "Pulumi.staging.yaml")
+    stack = _engine_view(staging)
+    spec = ModelServiceSpec(
+        metadata=Metadata(name=MODEL),
+        source=Source(repository=str(model_repo.path), ref="main", path="models/m", versions=LatestVersions()),
+        serving=Serving(ports=SPEC_PORTS))
+    model = Resolver(tmp_path / "cache").resolve(spec, stack)
+
+    @pulumi.runtime.test
+    def run():
+        services = declare(stack, Connections.from_stack(stack), [model])
+        return pulumi.Output.all(*[s.image for s in services])
+
+    run()
+    users = [*_topics(mocks.registrations), *_of_type(mocks.registrations, tokens.MODEL_VERSION_EVENT)]
+    assert len(users) == 4
+    for r in users:
+        assert r.is_secret("kafka", "sasl_password"), r.name
+        assert not r.is_secret("kafka", "bootstrap_servers")
