@@ -18,8 +18,9 @@ eval "$("$MAAS_ROOT/scripts/env")"
 PLUGIN_VERSION=3.12.3
 MODULE=tools/pulumi-kafka/provider
 VERSION_VAR=github.com/maas-iac/tools/pulumi-kafka/provider.Version
-module_hash=$(cd "$MODULE" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum \
-    | sha256sum | cut -c1-16)
+# The cache key: the wrapper module's files and this script (it holds the build recipe).
+module_hash=$( (cd "$MODULE" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    sha256sum < "$MAAS_ROOT/scripts/setup_kafka_plugin.sh") | sha256sum | cut -c1-16)
 PLUGIN_DIR="$MAAS_CACHE/pulumi-kafka-$PLUGIN_VERSION-$module_hash"
 PLUGIN_BIN="$PLUGIN_DIR/bin/pulumi-resource-kafka"
 INSTALLED_BIN="$PULUMI_HOME/plugins/resource-kafka-v$PLUGIN_VERSION/pulumi-resource-kafka"
@@ -28,9 +29,10 @@ export GOPATH="$MAAS_CACHE/go" GOCACHE="$MAAS_CACHE/go/cache" GOFLAGS=-mod=reado
 GO=$(command -v go || echo /usr/local/go/bin/go)
 
 # build_plugin: tfgen, the schema it writes, and the plugin that embeds that schema. The build
-# runs in a copy of the module, so the generated schema.json never lands in the checkout.
+# runs in a copy of the module, so the generated schema.json never lands in the checkout; the
+# copy is named `provider` like the original, for tfgen (below).
 build_plugin() {
-    local src="$TMP_DEST/src" ldflags="-s -w -X $VERSION_VAR=$PLUGIN_VERSION"
+    local src="$TMP_DEST/provider" ldflags="-s -w -X $VERSION_VAR=$PLUGIN_VERSION"
     mkdir -p "$TMP_DEST/bin" && cp -R "$MODULE" "$src" || return
     (cd "$src" && nice -n 10 "$GO" build -trimpath -ldflags "$ldflags" \
         -o "$src/pulumi-tfgen-kafka" ./cmd/pulumi-tfgen-kafka) || return

@@ -31,9 +31,9 @@ def _installed_plugin(pulumi: Path) -> Path:
     home = os.environ.get("PULUMI_HOME", str(cache / "pulumi-home"))
     listed = subprocess.run([str(pulumi), "plugin", "ls", "--json"], capture_output=True, text=True,
                             env={**os.environ, "PULUMI_HOME": home}, check=True).stdout
-    for plugin in json.loads(listed or "[]"):
-        if (plugin["name"], plugin["kind"], plugin["version"]) == ("kafka", "resource", PLUGIN_VERSION):
-            return Path(plugin["path"]) / "pulumi-resource-kafka"
+    if any((p["name"], p["kind"], p["version"]) == ("kafka", "resource", PLUGIN_VERSION)
+           for p in json.loads(listed or "[]")):
+        return Path(home) / "plugins" / f"resource-kafka-v{PLUGIN_VERSION}" / "pulumi-resource-kafka"
     pytest.fail(f"`pulumi plugin ls` (PULUMI_HOME={home}) does not list kafka {PLUGIN_VERSION}; "
                 "run scripts/setup_kafka_plugin.sh", pytrace=False)
 
