@@ -230,7 +230,7 @@ def registry_tags(repository: str) -> dict[str, str]:
     import urllib.error
     import urllib.request
 
-    from maas_iac.providers.docker_image import manifest_digest
+    from maas_iac.clients.registry import manifest_digest
 
     try:
         with urllib.request.urlopen(f"http://{REGISTRY}/v2/{repository}/tags/list", timeout=10) as r:

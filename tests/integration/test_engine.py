@@ -50,7 +50,7 @@ def test_topic_and_container_lifecycle(
     import docker.errors
     import pulumi
     from maas_iac.providers import Container, Network, RegistryImage, Topic
-    from maas_iac.providers.docker_image import manifest_digest
+    from maas_iac.clients.registry import manifest_digest
 
     uid = uuid.uuid4().hex[:8]
     context = tmp_path / "context"
