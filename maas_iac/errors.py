@@ -7,6 +7,7 @@ the Pulumi program) tells a user's mistake from a bug with a single ``except Maa
     ├── SpecError                a model spec or stack config is invalid; carries .problems   (exit 2)
     │   └── StackConfigError     ... specifically the stack configuration                      (exit 2)
     ├── SourceError              a model's Git source cannot be resolved or read                (exit 2)
+    ├── TopicChangeRefused       a declared topic change would recreate a live topic            (exit 2)
     └── InfrastructureError      Docker, the registry or Kafka is unreachable or fails          (exit 3)
         └── RegistryError        ... specifically the container registry                        (exit 3)
 
@@ -28,6 +29,7 @@ __all__ = [
     "SpecError",
     "SpecProblem",
     "StackConfigError",
+    "TopicChangeRefused",
 ]
 
 
@@ -138,3 +140,10 @@ class InfrastructureError(MaasError):
 class RegistryError(InfrastructureError):
     """Raised when the container registry cannot be asked: down, refusing, or answering with an
     unexpected status."""
+
+
+class TopicChangeRefused(MaasError):
+    """Raised before anything is registered when a declared topic would have to be deleted and
+    recreated (fewer partitions, another replication factor) and its spec does not opt in."""
+
+    exit_code = 2

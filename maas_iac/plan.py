@@ -8,16 +8,20 @@ here; the components only add the outputs of their siblings (the image's repo di
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pulumi
 
 from maas_iac.clients import Connections
 from maas_iac.components import (
     EventArgs, ModelImageArgs, ModelServiceArgs, ModelTopicsArgs, ReplicaSettings, RouterArgs, TopicArgs,
 )
+from maas_iac.kafka.access import model_acl_rules
+from maas_iac.kafka.guard import DeclaredTopic
 from maas_iac.resolve import ResolvedModel
 from maas_iac.spec import StackConfig, TopicSpec, topic_names
 
-__all__ = ["model_service_args", "topic_args"]
+__all__ = ["declared_topics", "model_service_args", "topic_args"]
 
 
 def topic_args(name: str, t: TopicSpec) -> TopicArgs:
@@ -26,9 +30,21 @@ def topic_args(name: str, t: TopicSpec) -> TopicArgs:
                      config={str(k): str(v) for k, v in t.kafka_config().items()})
 
 
+def declared_topics(model: ResolvedModel, stack: StackConfig) -> list[DeclaredTopic]:
+    """The model's topics as the guard rails compare them with the live ones."""
+    names = topic_names(stack.stack, model.name)
+    topics = model.spec.topics
+    return [DeclaredTopic(name=name, partitions=t.partitions, replication_factor=t.replication_factor,
+                          owner=f"model {model.name}", allow_destructive=topics.allow_destructive_changes)
+            for name, t in ((names.requests, topics.requests), (names.predictions, topics.predictions))]
+
+
 def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Connections,
-                       network: pulumi.Input[str], events_topic: pulumi.Input[str]) -> ModelServiceArgs:
-    """Arguments of the ModelService for ``model`` on ``stack``."""
+                       network: pulumi.Input[str], events_topic: pulumi.Input[str],
+                       kafka: Optional[pulumi.ProviderResource] = None,
+                       live_topics: frozenset[str] = frozenset()) -> ModelServiceArgs:
+    """Arguments of the ModelService for ``model`` on ``stack``; ``kafka`` is the stack's
+    pulumi-kafka provider, ``live_topics`` the declared topics the broker already has."""
     spec = model.spec
     s = spec.serving
     labels = {
@@ -39,7 +55,7 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
     }
     alias = f"{spec.name}-replicas"
     docker = connections.docker.to_props()
-    kafka = connections.kafka.to_props()
+    kafka_props = connections.kafka.to_props()
     names = topic_names(stack.stack, spec.name)
     memory_mb = s.resources.memory_bytes // (1024 * 1024) if s.resources.memory_bytes else None
     return ModelServiceArgs(
@@ -63,9 +79,12 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
         topics=ModelTopicsArgs(
             requests=topic_args(names.requests, spec.topics.requests),
             predictions=topic_args(names.predictions, spec.topics.predictions),
-            bootstrap_servers=connections.kafka.bootstrap, allow_destructive=spec.topics.allow_destructive_changes,
-            protect=stack.protect, kafka=kafka),
+            provider=kafka, allow_destructive=spec.topics.allow_destructive_changes,
+            protect=stack.protect, adopt=live_topics,
+            acls=tuple(model_acl_rules(names.requests, names.predictions, f"{stack.stack}.{spec.name}.",
+                                       produce_requests=spec.topics.access.produce_requests,
+                                       read_predictions=spec.topics.access.read_predictions))),
         event=EventArgs(bootstrap_servers=connections.kafka.bootstrap, topic=events_topic, stack=stack.stack,
                         git_sha=model.revision.sha, repository=spec.source.repository, digest=model.digest,
-                        versions=list(model.served), kafka=kafka),
+                        versions=list(model.served), kafka=kafka_props),
     )

@@ -23,12 +23,18 @@ from maas_iac.components import ModelService
 from maas_iac.errors import MaasError, SpecError, StackConfigError
 from maas_iac.gc_policy import tune_for_long_lived_objects
 from maas_iac.plan import model_service_args
-from maas_iac.providers import ContainerSweeper, Network, Topic
+from maas_iac.clients.kafka import admin_client
+from maas_iac.components.model_topics import TopicArgs, kafka_topic
+from maas_iac.kafka.access import scram_users
+from maas_iac.kafka.cluster import kafka_provider
+from maas_iac.kafka import guard as topic_guard
+from maas_iac.plan import declared_topics
+from maas_iac.providers import ContainerSweeper, Network
 from maas_iac.resolve import ResolvedModel, Resolver, cache_dir, check_loadable
 from maas_iac.spec import STACK_CONFIG_KEYS, StackConfig, load_specs, load_stack_config
 from maas_iac.spec.stack import CONFIG_NAMESPACE, check_stack_file
 
-__all__ = ["declare", "main", "models_dir", "stack_config", "stack_file"]
+__all__ = ["declare", "events_topic", "guard_topics", "main", "models_dir", "stack_config", "stack_file"]
 
 EVENTS_PARTITIONS = 3
 
@@ -77,30 +83,48 @@ def main() -> None:
             registry_has=lambda repo, tag: manifest_digest(connections.registry, repo, tag) is not None)
         pin = functools.lru_cache(maxsize=None)(lambda ref: pin_base_image(ref, manifest_digest))
         models = [resolver.resolve(spec, stack, pin) for spec in specs]
+        live = guard_topics(stack, connections, models)
     except MaasError as exc:
         _fail(exc)
 
-    declare(stack, connections, models)
+    declare(stack, connections, models, live)
 
 
-def declare(stack: StackConfig, connections: Connections, models: list[ResolvedModel]) -> list[ModelService]:
-    """Declare the stack's resources for its resolved models: the network, the events topic,
-    one :class:`ModelService` per model and the orphan sweeper. No I/O but registrations."""
+def events_topic(stack: StackConfig) -> TopicArgs:
+    """The stack's compacted ``<stack>.model-events`` topic, keyed by model."""
+    return TopicArgs(name=stack.events_topic, partitions=EVENTS_PARTITIONS, replication_factor=1,
+                     config={"cleanup.policy": "compact"})
+
+
+def guard_topics(stack: StackConfig, connections: Connections, models: list[ResolvedModel]) -> frozenset[str]:
+    """Compare every declared topic with the live cluster before anything is registered:
+    refuse changes that would recreate a topic (:mod:`maas_iac.kafka.guard`), and return the
+    declared topics that already exist, which the program adopts instead of creating."""
+    events = events_topic(stack)
+    declared = [topic_guard.DeclaredTopic(events.name, events.partitions, events.replication_factor, owner="the stack")]
+    declared += [t for model in models for t in declared_topics(model, stack)]
+    live = topic_guard.live_topics(admin_client(connections.kafka), [t.name for t in declared])
+    topic_guard.check_declared_topics(declared, live)
+    return frozenset(live)
+
+
+def declare(stack: StackConfig, connections: Connections, models: list[ResolvedModel],
+            live_topics: frozenset[str] = frozenset()) -> list[ModelService]:
+    """Declare the stack's resources for its resolved models: the network, the stack's Kafka
+    provider and events topic, one :class:`ModelService` per model and the orphan sweeper.
+    ``live_topics`` are adopted. No I/O but registrations."""
     docker = connections.docker.to_props()
     network = Network("network", name=stack.network_name, labels={"maas.stack": stack.stack}, docker=docker)
-    events = Topic(
-        "model-events",
-        name=stack.events_topic,
-        partitions=EVENTS_PARTITIONS,
-        replication_factor=1,
-        config={"cleanup.policy": "compact"},
-        bootstrap_servers=connections.kafka.bootstrap,
-        kafka=connections.kafka.to_props(),
-        opts=pulumi.ResourceOptions(protect=stack.protect),
-    )
+    kafka = kafka_provider("kafka", connections.kafka)
+    users = {name: secret.reveal() for name, secret in stack.kafka_users.items()}
+    scram_users(users, stack.kafka.sasl_mechanism or "SCRAM-SHA-512", provider=kafka)
+    events_args = events_topic(stack)
+    events = kafka_topic("model-events", events_args, provider=kafka, adopt=events_args.name in live_topics,
+                         protect=stack.protect)
     services = []
     for model in models:
-        service = ModelService(model.name, model_service_args(model, stack, connections, network.name, events.name))
+        service = ModelService(model.name, model_service_args(model, stack, connections, network.name, events.name,
+                                                              kafka=kafka, live_topics=live_topics))
         services.append(service)
         pulumi.export(model.name, {
             "rest": service.rest_endpoint,

@@ -8,8 +8,9 @@ keywords (``pulumi-python:dynamic/<module>:<name>``), which a test keeps equal t
 from __future__ import annotations
 
 __all__ = [
-    "CONTAINER", "CONTAINER_SWEEPER", "MODEL_IMAGE", "MODEL_SERVICE", "MODEL_TOPICS",
-    "MODEL_VERSION_EVENT", "NETWORK", "REGISTRY_IMAGE", "ROUTER", "SERVING_REPLICAS", "TOPIC",
+    "CONTAINER", "CONTAINER_SWEEPER", "KAFKA_ACL", "KAFKA_PROVIDER", "KAFKA_SCRAM_USER", "LEGACY_TOPIC",
+    "MODEL_IMAGE", "MODEL_SERVICE", "MODEL_TOPICS", "MODEL_VERSION_EVENT", "NETWORK", "REGISTRY_IMAGE",
+    "ROUTER", "SERVING_REPLICAS", "TOPIC",
 ]
 
 MODEL_SERVICE = "maas:index:ModelService"
@@ -22,5 +23,14 @@ NETWORK = "pulumi-python:dynamic/docker:Network"
 CONTAINER = "pulumi-python:dynamic/docker:Container"
 REGISTRY_IMAGE = "pulumi-python:dynamic/docker:RegistryImage"
 CONTAINER_SWEEPER = "pulumi-python:dynamic/docker:ContainerSweeper"
-TOPIC = "pulumi-python:dynamic/kafka:Topic"
 MODEL_VERSION_EVENT = "pulumi-python:dynamic/events:ModelVersionEvent"
+
+# The pulumi-kafka provider's resources.
+TOPIC = "kafka:index/topic:Topic"
+KAFKA_ACL = "kafka:index/acl:Acl"
+KAFKA_SCRAM_USER = "kafka:index/userScramCredential:UserScramCredential"
+KAFKA_PROVIDER = "pulumi:providers:kafka"
+
+LEGACY_TOPIC = "pulumi-python:dynamic/kafka:Topic"
+"""Topics of stacks deployed before the pulumi-kafka provider: retired without touching the
+broker (:mod:`maas_iac.providers.kafka_topic`) while the same topics are adopted as :data:`TOPIC`."""

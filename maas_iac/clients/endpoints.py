@@ -7,6 +7,7 @@ secrets in the props form, so the engine keeps them encrypted in the state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -77,7 +78,7 @@ class KafkaEndpoint:
                 config["sasl.username"] = self.sasl_username or ""
                 config["sasl.password"] = self.sasl_password or ""
             if self.ca_location:
-                config["ssl.ca.location"] = self.ca_location
+                config["ssl.ca.location"] = os.path.expanduser(self.ca_location)
         return config
 
     def to_props(self) -> dict[str, Any]:
@@ -123,5 +124,5 @@ class Connections:
             registry=RegistryEndpoint(address=stack.registry),
             kafka=KafkaEndpoint(bootstrap_servers=tuple(k.bootstrap_servers), security_protocol=k.security_protocol,
                                 sasl_mechanism=k.sasl_mechanism, sasl_username=k.sasl_username,
-                                sasl_password=password, ca_location=getattr(k, "ca_location", None)),
+                                sasl_password=password, ca_location=k.ca_file),
         )

@@ -1,16 +1,16 @@
-"""ModelTopics: the model's requests and predictions topics, with guard rails."""
+"""ModelTopics: the model's requests and predictions topics, through the pulumi-kafka provider."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional
 
 import pulumi
 
 from maas_iac import type_tokens
-from maas_iac.providers import Topic
+from maas_iac.kafka.access import AclRule, acl_resources
 
-__all__ = ["ModelTopics", "ModelTopicsArgs", "TopicArgs"]
+__all__ = ["ModelTopics", "ModelTopicsArgs", "TopicArgs", "kafka_topic"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class TopicArgs:
     partitions: int
     replication_factor: int
     config: dict[str, str]
-    """Only these keys are compared with the broker: its defaults are never drift."""
+    """Only these keys are set and compared: the broker's defaults are never drift."""
 
 
 @dataclass(frozen=True)
@@ -30,20 +30,41 @@ class ModelTopicsArgs:
 
     requests: TopicArgs
     predictions: TopicArgs
-    bootstrap_servers: str
+    provider: Optional[pulumi.ProviderResource] = None
+    """The stack's pulumi-kafka provider (:func:`maas_iac.kafka.cluster.kafka_provider`)."""
     allow_destructive: bool = False
-    """Opt-in for replication-factor changes and partition decreases (delete and recreate)."""
+    """The spec's opt-in for changes that recreate a topic (checked before registration by
+    :mod:`maas_iac.kafka.guard`; without it such a change never reaches the engine)."""
     protect: bool = False
     """Protect the topics from deletion (production stacks)."""
-    kafka: Optional[dict[str, Any]] = None
-    """How to reach the cluster, ``KafkaEndpoint.to_props()`` (the password a secret)."""
+    adopt: frozenset[str] = field(default_factory=frozenset)
+    """Topics that already exist on the broker: imported by name, never recreated."""
+    acls: tuple[AclRule, ...] = ()
+    """Who may use the topics (:func:`maas_iac.kafka.access.model_acl_rules`)."""
+
+
+def kafka_topic(name: str, t: TopicArgs, *, provider: Optional[pulumi.ProviderResource], adopt: bool,
+                parent: Optional[pulumi.Resource] = None, protect: bool = False) -> pulumi.CustomResource:
+    """A ``kafka:index/topic:Topic``; a live topic of that name is adopted (``import``), and a
+    replacement (only ever with the spec's opt-in) deletes the old topic first."""
+    import pulumi_kafka
+
+    return pulumi_kafka.Topic(
+        name,
+        name=t.name,
+        partitions=t.partitions,
+        replication_factor=t.replication_factor,
+        config=dict(t.config),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, protect=protect,
+                                    import_=t.name if adopt else None, delete_before_replace=True),
+    )
 
 
 class ModelTopics(pulumi.ComponentResource):
     """``<stack>.<model>.requests`` and ``<stack>.<model>.predictions``.
 
-    Partitions only grow in place. A replication-factor change or a partition decrease is
-    refused while the preview runs, before anything changes, unless the spec opts in.
+    Partitions grow and declared config keys change in place. A change that would recreate a
+    topic is refused before registration unless the spec opts in.
     """
 
     if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
@@ -52,21 +73,12 @@ class ModelTopics(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelTopicsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__(type_tokens.MODEL_TOPICS, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, protect=args.protect)
         self.topics = {
-            role: Topic(
-                f"{name}-{role}",
-                name=t.name,
-                partitions=t.partitions,
-                replication_factor=t.replication_factor,
-                config=t.config,
-                bootstrap_servers=args.bootstrap_servers,
-                allow_destructive=args.allow_destructive,
-                kafka=args.kafka,
-                opts=child,
-            )
+            role: kafka_topic(f"{name}-{role}", t, provider=args.provider, adopt=t.name in args.adopt,
+                              parent=self, protect=args.protect)
             for role, t in (("requests", args.requests), ("predictions", args.predictions))
         }
+        self.acls = acl_resources(f"{name}-acl", list(args.acls), provider=args.provider, parent=self)
         self.requests_topic = self.topics["requests"].name
         self.predictions_topic = self.topics["predictions"].name
         self.register_outputs({"requests_topic": self.requests_topic, "predictions_topic": self.predictions_topic})

@@ -184,8 +184,9 @@ def check_topics(admin: Any, topics: Iterable[Mapping[str, Any]]) -> list[Findin
         if partitions != int(t.get("partitions") or 0):
             problems.append(f"{partitions} partitions, the state says {int(t.get('partitions') or 0)}")
         rf = len(next(iter(live.partitions.values())).replicas) if live.partitions else 0
-        if rf != int(t.get("replication_factor") or 0):
-            problems.append(f"replication factor {rf}, the state says {int(t.get('replication_factor') or 0)}")
+        want_rf = int(t.get("replicationFactor") or t.get("replication_factor") or 0)
+        if rf != want_rf:
+            problems.append(f"replication factor {rf}, the state says {want_rf}")
         declared = {str(k): str(v) for k, v in (t.get("config") or {}).items()}
         if declared:
             resource = ConfigResource(ResourceType.TOPIC, name)

@@ -1,9 +1,10 @@
-"""Pulumi dynamic providers for the Docker engine and the Kafka broker.
+"""Pulumi dynamic providers for the Docker engine and the registry.
 
-The docker and kafka provider plugins cannot be built on these machines (tools/README.md),
-so these resources are implemented in Python and run by the `pulumi-python` provider
-plugin. Each talks to the real service: the Docker SDK for Python, confluent-kafka's
-AdminClient and the registry's HTTP API v2.
+The docker provider plugin cannot be built on these machines (tools/README.md), so these
+resources are implemented in Python and run by the `pulumi-python` provider plugin. Each talks
+to the real service: the Docker SDK for Python and the registry's HTTP API v2. Kafka topics,
+ACLs and SCRAM users are the real pulumi-kafka provider's (:mod:`maas_iac.kafka`);
+:mod:`.kafka_topic` only retires the dynamic topics of stacks deployed before it.
 
 Type tokens (frozen: they are in every stack's state; :mod:`maas_iac.type_tokens` names them
 for code that reads previews and state):
@@ -12,7 +13,6 @@ for code that reads previews and state):
 ``pulumi-python:dynamic/docker:Network``          :class:`Network`
 ``pulumi-python:dynamic/docker:Container``        :class:`Container`
 ``pulumi-python:dynamic/docker:RegistryImage``    :class:`RegistryImage`
-``pulumi-python:dynamic/kafka:Topic``             :class:`Topic`
 ``pulumi-python:dynamic/docker:ContainerSweeper`` :class:`ContainerSweeper`
 =====================================  ==============================================
 
@@ -28,6 +28,5 @@ from .docker_container import Container, HealthCheck, PortMapping
 from .docker_image import RegistryImage
 from .docker_network import Network
 from .docker_sweeper import ContainerSweeper
-from .kafka_topic import Topic
 
-__all__ = ["Container", "ContainerSweeper", "HealthCheck", "Network", "PortMapping", "RegistryImage", "Topic"]
+__all__ = ["Container", "ContainerSweeper", "HealthCheck", "Network", "PortMapping", "RegistryImage"]

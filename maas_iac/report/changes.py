@@ -42,7 +42,8 @@ CLASSES = ("destructive", "rolling", "new", "in place")
 
 _ROLE_BY_PARENT = {tokens.SERVING_REPLICAS: "replica", tokens.ROUTER: "router",
                    tokens.MODEL_TOPICS: "topic", tokens.MODEL_IMAGE: "image"}
-_ROLE_BY_TYPE = {tokens.REGISTRY_IMAGE: "image", tokens.TOPIC: "topic", tokens.MODEL_VERSION_EVENT: "event"}
+_ROLE_BY_TYPE = {tokens.REGISTRY_IMAGE: "image", tokens.TOPIC: "topic", tokens.MODEL_VERSION_EVENT: "event",
+                 tokens.KAFKA_ACL: "acl", tokens.LEGACY_TOPIC: "retired topic"}
 @dataclass(frozen=True)
 class Lookups:
     """Facts a preview's events do not hold, each ``None`` when it cannot be told."""
@@ -350,6 +351,10 @@ def _classify(service: Optional[ResourceStep], changes: list[ResourceChange],
               topics: tuple[TopicChange, ...]) -> tuple[str, list[str], list[str]]:
     destructive: list[str] = []
     rolling: list[str] = []
+    notes = [f"topic {t.name} is adopted as it is on the broker (import): nothing is recreated"
+             for t in topics if t.op == "import"]
+    if any(c.role == "retired topic" for c in changes):
+        notes.append("the topics' records from the previous Kafka provider are retired; the topics stay")
     if service is not None and service.op == "delete":
         destructive.append("the model leaves the stack: its replicas, router and topics are deleted")
     elif service is not None and service.op == "create":
@@ -372,7 +377,7 @@ def _classify(service: Optional[ResourceStep], changes: list[ResourceChange],
         elif c.role == "router" and c.op == "replace":
             rolling.append(f"router {c.live_name or c.name} is replaced create-before-delete")
     if destructive:
-        return "destructive", destructive, rolling
+        return "destructive", destructive, rolling + notes
     if rolling:
-        return "rolling", rolling, []
-    return "in place", [], []
+        return "rolling", rolling, notes
+    return "in place", [], notes

@@ -25,6 +25,7 @@ from maas_iac.spec.model import (
     Rollout,
     Serving,
     Source,
+    TopicAccess,
     SpecificVersions,
     TopicSpec,
     Topics,
@@ -131,6 +132,10 @@ def build_spec(data: _Data, source_file: Path | None = None) -> ModelServiceSpec
         topics=Topics(
             requests=_topic(topics.get("requests", {})),
             predictions=_topic(topics.get("predictions", {})),
+            access=TopicAccess(
+                produce_requests=tuple(topics.get("access", {}).get("produceRequests", ())),
+                read_predictions=tuple(topics.get("access", {}).get("readPredictions", ())),
+            ),
             **_kw(topics, {"allowDestructiveChanges": "allow_destructive_changes"}),
         ),
         rollout=Rollout(

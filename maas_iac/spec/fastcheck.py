@@ -196,6 +196,12 @@ def _format(value: str, schema: Any, build: Any, resolve: Any, checker: FormatCh
     return lambda x: checker.conforms(x, value)
 
 
+def _pattern(value: str, *_: Any) -> Check:
+    # jsonschema's semantics: re.search (not a full match), strings only.
+    rx = re.compile(value)
+    return lambda x: not isinstance(x, str) or rx.search(x) is not None
+
+
 def _ref(value: str, schema: Any, build: Any, resolve: Any, *_: Any) -> Check:
     holder: list[Check] = []
 
@@ -233,6 +239,7 @@ _KEYWORDS: dict[str, Callable[..., Check]] = {
     "uniqueItems": _unique,
     "propertyNames": _property_names,
     "format": _format,
+    "pattern": _pattern,
     "$ref": _ref,
     "allOf": _all_of,
 }

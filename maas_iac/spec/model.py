@@ -238,6 +238,16 @@ class TopicSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicAccess:
+    """``topics.access``: principals (``User:<name>``) allowed to use the model's topics."""
+
+    produce_requests: tuple[str, ...] = ()
+    """May write the requests topic."""
+    read_predictions: tuple[str, ...] = ()
+    """May read the predictions topic, in consumer groups ``<stack>.<model>.*``."""
+
+
+@dataclass(frozen=True, slots=True)
 class Topics:
     """``topics``: the model's requests and predictions topics."""
 
@@ -247,6 +257,8 @@ class Topics:
     """``<stack>.<model>.predictions``."""
     allow_destructive_changes: bool = False
     """Opt-in for replication-factor changes and partition decreases."""
+    access: TopicAccess = field(default_factory=TopicAccess)
+    """Who may produce requests and read predictions (ACLs)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ STACK_CONFIG_KEYS = (
     "servingBaseImage",
     "routerImage",
     "replicas",
+    "kafkaUsers",
     "protect",
     "network",
 )
@@ -77,7 +78,7 @@ DEFAULT_BIND_ADDRESS = "127.0.0.1"
 _STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _PULUMI_TOP_LEVEL = ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
-_OBJECT_KEYS = ("kafka", "replicas")
+_OBJECT_KEYS = ("kafka", "replicas", "kafkaUsers")
 _INT_KEYS = ("portOffset",)
 _BOOL_KEYS = ("protect",)
 
@@ -118,6 +119,8 @@ class KafkaConfig:
     """SASL user with SASL_SSL."""
     sasl_password: Secret | None = None
     """SASL password with SASL_SSL."""
+    ca_file: str | None = None
+    """PEM file of the brokers' CA, with SASL_SSL (``~`` expanded by the clients)."""
 
     def client_config(self) -> dict[str, str]:
         """librdkafka settings for a client of this cluster (reveals the password)."""
@@ -154,6 +157,8 @@ class StackConfig:
     """HAProxy image of the routers."""
     replicas: FrozenMap[str, int] = field(default_factory=FrozenMap)
     """Replica overrides by model name."""
+    kafka_users: FrozenMap[str, Secret] = field(default_factory=FrozenMap)
+    """SCRAM users the stack creates: name → password."""
     protect: bool = False
     """Protect the stack's topics from deletion."""
     network: str | None = None
@@ -377,20 +382,34 @@ def _validate(
 ) -> tuple[StackConfig | None, list[SpecProblem]]:
     problems = schema_problems(doc, STACKCONFIG_SCHEMA, data=data, render=render)
     kafka = data.get("kafka")
-    password = kafka.get("saslPassword") if isinstance(kafka, Mapping) else None
-    if from_file and isinstance(password, str):
-        p: DocPath = ("kafka", "saslPassword")
-        problems.append(
-            doc.problem(
-                p,
-                M.STACK_SECRET_IN_CLEAR.format(key="saslPassword"),
-                M.STACK_SECRET_IN_CLEAR_FIX.format(path=f"{CONFIG_NAMESPACE}:kafka.saslPassword"),
-                display_path=render(p) if render else None,
+    secrets: list[tuple[DocPath, Any]] = [(("kafka", "saslPassword"),
+                                          kafka.get("saslPassword") if isinstance(kafka, Mapping) else None)]
+    users = data.get("kafkaUsers")
+    if isinstance(users, Mapping):
+        secrets += [(("kafkaUsers", str(name)), value) for name, value in users.items()]
+    for p, value in secrets:
+        if from_file and isinstance(value, str):
+            dotted = ".".join(str(part) for part in p)
+            problems.append(
+                doc.problem(
+                    p,
+                    M.STACK_SECRET_IN_CLEAR.format(key=p[-1]),
+                    M.STACK_SECRET_IN_CLEAR_FIX.format(path=f"{CONFIG_NAMESPACE}:{dotted}"),
+                    display_path=render(p) if render else None,
+                )
             )
-        )
     if problems:
         return None, problems
     return _build(data, stack, path), []
+
+
+def _secret(value: Any) -> Secret | None:
+    """A secret as the stack file holds it (ciphertext) or the program reads it (plaintext)."""
+    if isinstance(value, Mapping):
+        return Secret(ciphertext=value["secure"])
+    if isinstance(value, str):
+        return Secret(plaintext=value)
+    return None
 
 
 def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfig:
@@ -398,12 +417,7 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
     servers = kafka["bootstrapServers"]
     if isinstance(servers, str):
         servers = servers.split(",")
-    password = kafka.get("saslPassword")
-    secret = None
-    if isinstance(password, Mapping):
-        secret = Secret(ciphertext=password["secure"])
-    elif isinstance(password, str):
-        secret = Secret(plaintext=password)
+    secret = _secret(kafka.get("saslPassword"))
     kw: dict[str, Any] = {}
     for key, attr in (
         ("bindAddress", "bind_address"),
@@ -425,8 +439,10 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
             sasl_mechanism=kafka.get("saslMechanism"),
             sasl_username=kafka.get("saslUsername"),
             sasl_password=secret,
+            ca_file=kafka.get("caFile"),
         ),
         replicas=FrozenMap(data.get("replicas", {})),
+        kafka_users=FrozenMap({name: _secret(value) for name, value in (data.get("kafkaUsers") or {}).items()}),
         source_file=path,
         **kw,
     )

@@ -20,6 +20,8 @@ class Registration:
     parent: str | None = None
     protect: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
+    provider: str = ""
+    """The explicit provider reference (``urn::id``), empty for the default provider."""
     """The inputs as sent to the engine, secrets still wrapped (``is_secret`` reads them)."""
 
     def is_secret(self, *path: str) -> bool:
@@ -61,7 +63,8 @@ class RecordingMonitor(MockMonitor):
         inputs = rpc.deserialize_properties_unwrap_secrets(request.object)[0] if request.custom else {}
         raw = json_format.MessageToDict(request.object) if request.custom else {}
         self.mocks.registrations.append(
-            Registration(request.type, request.name, dict(inputs), request.parent or None, bool(request.protect), raw))
+            Registration(request.type, request.name, dict(inputs), request.parent or None, bool(request.protect), raw,
+                         request.provider))
         return response
 
 

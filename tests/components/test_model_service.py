@@ -29,8 +29,7 @@ def _args(model: str, replicas: int = 2, rest: int = 8501, grpc: int = 8500, tag
                           rest_port=rest, grpc_port=grpc, labels=labels, name=f"local-{model}-router"),
         topics=ModelTopicsArgs(
             requests=TopicArgs(f"local.{model}.requests", 3, 1, {"retention.ms": "604800000"}),
-            predictions=TopicArgs(f"local.{model}.predictions", 3, 1, {}),
-            bootstrap_servers="127.0.0.1:9092"),
+            predictions=TopicArgs(f"local.{model}.predictions", 3, 1, {})),
         event=EventArgs(bootstrap_servers="127.0.0.1:9092", topic="local.model-events", stack="local",
                         git_sha="a" * 40, repository="/srv/models", digest="d" * 64, versions=[1]),
     )
@@ -74,6 +73,7 @@ def test_two_models_register_exact_children(mocks):
         assert "server-template r 8" in router.inputs["env"]["HAPROXY_CONFIG"]
         topics = {regs[f"{model}-topics-{k}"].inputs["name"] for k in ("requests", "predictions")}
         assert topics == {f"local.{model}.requests", f"local.{model}.predictions"}
+        assert {regs[f"{model}-topics-{k}"].type_ for k in ("requests", "predictions")} == {"kafka:index/topic:Topic"}
         event = regs[f"{model}-deployed"]
         assert event.type_.endswith("events:ModelVersionEvent")
         assert event.inputs["git_sha"] == "a" * 40 and event.inputs["topic"] == "local.model-events"

@@ -9,6 +9,7 @@ a new stack key cannot be added without proving where it goes.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,6 +18,7 @@ import pytest
 
 from maas_iac import type_tokens as tokens
 from maas_iac.clients import Connections
+from maas_iac.kafka.cluster import SASL_MECHANISMS
 from maas_iac.program import declare
 from maas_iac.resolve import Resolver
 from maas_iac.spec import StackConfig, load_stack_config
@@ -53,7 +55,17 @@ def _docker_resources(regs):
 
 def _check_kafka(regs, stack: StackConfig) -> None:
     k = stack.kafka
-    users = [*_topics(regs), *_of_type(regs, tokens.MODEL_VERSION_EVENT)]
+    [provider] = _of_type(regs, tokens.KAFKA_PROVIDER)
+    assert json.loads(provider.inputs["bootstrapServers"]) == list(k.bootstrap_servers)
+    assert provider.inputs["tlsEnabled"] == str(k.security_protocol == "SASL_SSL").lower()
+    if k.sasl_username:
+        assert (provider.inputs["saslMechanism"], provider.inputs["saslUsername"]) == (
+            SASL_MECHANISMS[k.sasl_mechanism], k.sasl_username)
+        assert provider.inputs["saslPassword"] == PASSWORD
+    topics = _topics(regs)
+    assert len(topics) == 3 and all(f"{tokens.KAFKA_PROVIDER}::kafka::" in t.provider
+                                    for t in topics)
+    users = _of_type(regs, tokens.MODEL_VERSION_EVENT)
     assert users
     for r in users:
         props = r.inputs["kafka"]
@@ -144,8 +156,8 @@ def test_the_kafka_password_reaches_every_kafka_resource_as_a_secret(mocks, mode
         return pulumi.Output.all(*[s.image for s in services])
 
     run()
-    users = [*_topics(mocks.registrations), *_of_type(mocks.registrations, tokens.MODEL_VERSION_EVENT)]
-    assert len(users) == 4
-    for r in users:
-        assert r.is_secret("kafka", "sasl_password"), r.name
-        assert not r.is_secret("kafka", "bootstrap_servers")
+    [provider] = _of_type(mocks.registrations, tokens.KAFKA_PROVIDER)
+    assert provider.is_secret("saslPassword")
+    [event] = _of_type(mocks.registrations, tokens.MODEL_VERSION_EVENT)
+    assert event.is_secret("kafka", "sasl_password")
+    assert not event.is_secret("kafka", "bootstrap_servers")

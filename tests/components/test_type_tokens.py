@@ -6,7 +6,7 @@ import pytest
 
 from maas_iac import type_tokens
 from maas_iac.events import ModelVersionEvent
-from maas_iac.providers import Container, ContainerSweeper, Network, RegistryImage, Topic
+from maas_iac.providers import Container, ContainerSweeper, Network, RegistryImage
 
 
 @pytest.mark.parametrize("cls, token", [
@@ -14,7 +14,6 @@ from maas_iac.providers import Container, ContainerSweeper, Network, RegistryIma
     (Container, type_tokens.CONTAINER),
     (RegistryImage, type_tokens.REGISTRY_IMAGE),
     (ContainerSweeper, type_tokens.CONTAINER_SWEEPER),
-    (Topic, type_tokens.TOPIC),
     (ModelVersionEvent, type_tokens.MODEL_VERSION_EVENT),
 ])
 def test_dynamic_resources_register_under_the_named_token(cls, token):

@@ -1,8 +1,9 @@
-"""Identity is an API: a stack deployed by an earlier release previews with no change now.
+"""Identity is an API: a stack deployed by an earlier release upgrades without replacing anything.
 
 A scratch stack is deployed with the program of :data:`IDENTITY_BASE` (the tree of that
-commit, taken from Git), then previewed on the same state with the program of this checkout.
-Every resource must be ``same``: no replacement, no update. Both use the same serving base
+commit, taken from Git), then previewed and updated on the same state with the program of this
+checkout. Every resource must be ``same`` except the topics, which move from the old dynamic
+provider to pulumi-kafka: adopted live (``import``), never recreated, their records kept. Both use the same serving base
 image from the registry, so the test measures the control plane's identity (type tokens,
 child names, inputs), not a new data-plane image, whose content rightly changes every tag.
 
@@ -13,14 +14,16 @@ the reason in :data:`IDENTITY_BASE_WHY`.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import tarfile
-import io
 from pathlib import Path
 
 import pytest
 
-from maas_iac.automation import PROJECT_ROOT, engine_env, scratch_project, select_stack
+from maas_iac import type_tokens as tokens
+from maas_iac.automation import PROJECT_ROOT, scratch_project, select_stack
+from maas_iac.report.steps import StepCollector
 
 from .conftest import KAFKA, REGISTRY, ExampleModels, changes, clean_leftovers
 
@@ -71,7 +74,48 @@ def _base_tree(dest: Path) -> None:
         tar.extractall(dest, members=members, filter="data")
 
 
-def test_a_stack_deployed_by_the_previous_release_previews_with_no_change(
+TOPICS = (f"{STACK}.idm.requests", f"{STACK}.idm.predictions", f"{STACK}.model-events")
+RECORDS = 50
+
+
+def _topic_ids(admin) -> dict[str, str]:
+    from confluent_kafka import TopicCollection
+
+    futures = admin.describe_topics(TopicCollection(list(TOPICS)), request_timeout=15)
+    return {name: str(f.result(timeout=15).topic_id) for name, f in futures.items()}
+
+
+def _produce(n: int) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": KAFKA, "enable.idempotence": True})
+    for i in range(n):
+        producer.produce(TOPICS[0], key=f"r{i}".encode(), value=b'{"instances": [[1.0]]}')
+    assert producer.flush(30) == 0
+
+
+def _count(topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"identity-{topic}", "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=15).topics[topic].partitions
+        total = 0
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def _steps(stack, **kwargs):
+    collector = StepCollector()
+    stack.preview(on_output=lambda _line: None, on_event=collector, **kwargs)
+    return collector.steps()
+
+
+def test_a_stack_deployed_by_the_previous_release_upgrades_with_only_its_topics_adopted(
         tmp_path: Path, docker_client, kafka_admin, registry) -> None:
     clean_leftovers(docker_client, kafka_admin, STACK)
     models = ExampleModels(tmp_path / "models-repo")
@@ -86,16 +130,30 @@ def test_a_stack_deployed_by_the_previous_release_previews_with_no_change(
     try:
         up = old.up(on_output=lambda _line: None)
         assert up.summary.result == "succeeded"
-        created = up.summary.resource_changes or {}
-        assert created.get("create", 0) >= 14, created
+        _produce(RECORDS)
+        ids = _topic_ids(kafka_admin)
 
         new = select_stack(STACK, new_dir, create=False, env=state)
-        preview = new.preview(on_output=lambda _line: None)
-        assert changes(preview.change_summary) == {}, (
-            f"the program of this checkout changes a stack deployed by {IDENTITY_BASE} "
-            f"({IDENTITY_BASE_WHY}): {preview.change_summary}; add aliases, or say why in the README's "
+        steps = [s for s in _steps(new) if s.op != "same"]
+        by_op = sorted((s.op, s.type) for s in steps)
+        # Only the topics move to the pulumi-kafka provider: adopted live (import), their old
+        # records retired (delete, which leaves the broker alone), and the provider itself.
+        assert by_op == sorted([("create", tokens.KAFKA_PROVIDER)] + [("import", tokens.TOPIC)] * 3
+                               + [("delete", tokens.LEGACY_TOPIC)] * 3), (
+            f"the program of this checkout changes more than the topics of a stack deployed by "
+            f"{IDENTITY_BASE} ({IDENTITY_BASE_WHY}): {by_op}; add aliases, or say why in the README's "
             "upgrade notes and move IDENTITY_BASE")
-        assert preview.change_summary.get("same", 0) == created["create"]
+
+        upgraded = new.up(on_output=lambda _line: None)
+        assert upgraded.summary.result == "succeeded"
+        assert _topic_ids(kafka_admin) == ids, "a topic was recreated"
+        assert _count(TOPICS[0]) == RECORDS, "records were lost"
+        types = [r["type"] for r in new.export_stack().deployment["resources"]]
+        assert tokens.LEGACY_TOPIC not in types
+        assert types.count(tokens.TOPIC) == 3
+
+        again = [s for s in _steps(new) if s.op != "same"]
+        assert again == [], f"a second preview after the upgrade is not empty: {[(s.op, s.urn) for s in again]}"
     finally:
         select_stack(STACK, new_dir, create=False, env=state).destroy(on_output=lambda _line: None)
         clean_leftovers(docker_client, kafka_admin, STACK)

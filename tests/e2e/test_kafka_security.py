@@ -1,0 +1,133 @@
+"""Kafka security end to end, on the broker's SASL_SSL listener (SCRAM-SHA-512 over TLS, ACLs).
+
+A scratch stack whose Kafka settings are the SASL_SSL listener, its admin user and password
+(a Pulumi secret), two SCRAM users of its own (``kafkaUsers``), and one model whose spec lets
+only the first produce requests. After ``up``: the topics exist, the deployment event was
+produced, the second user is refused (``TOPIC_AUTHORIZATION_FAILED``) and the first allowed,
+and no password appears in plain text in the exported state or in anything the engine printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+from pulumi import automation as auto
+
+from maas_iac.automation import scratch_project, select_stack
+
+from .conftest import REGISTRY, ExampleModels, clean_leftovers
+
+pytestmark = pytest.mark.integration
+
+CACHE = Path(os.environ.get("MAAS_CACHE", Path.home() / ".cache" / "maas-iac"))
+SASL = os.environ.get("MAAS_KAFKA_SASL_BOOTSTRAP", "127.0.0.1:9094")
+CA = CACHE / "pki" / "ca.crt"
+ADMIN_PASSWORD = CACHE / "secrets" / "kafka-admin.password"
+STACK = "sasl"
+
+SPEC = """apiVersion: maas-iac/v1
+kind: ModelService
+metadata: {{name: sec}}
+source: {{repository: {repo}, ref: v1, path: models/half_plus_two}}
+serving:
+  replicas: 1
+  ports: {{rest: 8501, grpc: 8500}}
+  health: {{intervalSeconds: 1, timeoutSeconds: 2, startPeriodSeconds: 240, retries: 3}}
+  drainSeconds: 1
+topics:
+  requests: {{partitions: 2}}
+  predictions: {{partitions: 2}}
+  access:
+    produceRequests: ["User:{app}"]
+"""
+
+
+def _client(user: str, password: str) -> dict[str, str]:
+    return {"bootstrap.servers": SASL, "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": user, "sasl.password": password, "ssl.ca.location": str(CA)}
+
+
+def _produce(config: dict[str, str], topic: str) -> str | None:
+    """Produce one record; the error's code name, or None when it was acknowledged."""
+    from confluent_kafka import Producer
+
+    errors: list[str] = []
+    producer = Producer({**config, "message.timeout.ms": 15000, "log_level": 0})
+    producer.produce(topic, key=b"k", value=b'{"instances": [[1.0]]}',
+                     on_delivery=lambda err, _msg: errors.append(err.name()) if err else None)
+    producer.flush(20)
+    return errors[0] if errors else None
+
+
+def _events(config: dict[str, str], topic: str) -> list[str]:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({**config, "group.id": f"{STACK}.sec.test-{secrets.token_hex(3)}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    keys: list[str] = []
+    try:
+        for _ in range(30):
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                keys.append(msg.key().decode())
+                break
+    finally:
+        consumer.close()
+    return keys
+
+
+def test_topics_acls_and_secrets_on_the_sasl_ssl_listener(tmp_path: Path, docker_client, kafka_admin, registry) -> None:
+    assert CA.is_file() and ADMIN_PASSWORD.is_file(), "the SASL_SSL listener is not set up: run scripts/services start"
+    admin_password = ADMIN_PASSWORD.read_text().strip()
+    app, intruder = f"app-{secrets.token_hex(3)}", f"intruder-{secrets.token_hex(3)}"
+    app_password, intruder_password = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+    clean_leftovers(docker_client, kafka_admin, STACK)
+    models = ExampleModels(tmp_path / "models-repo")
+    config = {
+        "maas:registry": REGISTRY,
+        "maas:dockerHost": "unix:///var/run/docker.sock",
+        "maas:bindAddress": "127.0.0.1",
+        "maas:portOffset": 3500,
+        "maas:servingBaseImage": f"{REGISTRY}/maas/serving:2.21.0",
+        "maas:routerImage": f"{REGISTRY}/maas/haproxy:2.6",
+        "maas:protect": False,
+    }
+    project = scratch_project(tmp_path / "project", STACK, config, {"sec.yaml": SPEC.format(repo=models.path, app=app)})
+    env = {"PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}", "PULUMI_CONFIG_PASSPHRASE": "sasl-test"}
+    (tmp_path / "state").mkdir()
+    stack = select_stack(STACK, project, env=env)
+    stack.set_config("maas:kafka", auto.ConfigValue(json.dumps({
+        "bootstrapServers": SASL, "securityProtocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-512",
+        "saslUsername": "admin", "caFile": str(CA)})))
+    stack.set_config("maas:kafka.saslPassword", auto.ConfigValue(admin_password, secret=True), path=True)
+    stack.set_config(f"maas:kafkaUsers.{app}", auto.ConfigValue(app_password, secret=True), path=True)
+    stack.set_config(f"maas:kafkaUsers.{intruder}", auto.ConfigValue(intruder_password, secret=True), path=True)
+    printed: list[str] = []
+    try:
+        up = stack.up(on_output=printed.append)
+        assert up.summary.result == "succeeded"
+
+        requests, events = f"{STACK}.sec.requests", f"{STACK}.model-events"
+        as_admin = _client("admin", admin_password)
+        assert _events(as_admin, events) == ["sec"], "the deployment event was not produced over SASL_SSL"
+        assert _produce(_client(intruder, intruder_password), requests) == "TOPIC_AUTHORIZATION_FAILED"
+        assert _produce(_client(app, app_password), requests) is None
+
+        exported = json.dumps(stack.export_stack().deployment)
+        state_file = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
+        stack_file = (project / "stacks" / f"Pulumi.{STACK}.yaml").read_text()
+        engine_output = "".join(printed)
+        logs = "".join(p.read_text(errors="replace") for p in (CACHE / "logs").glob("*.log"))
+        for password in (admin_password, app_password, intruder_password):
+            for where, text in (("the exported state", exported), ("the state file", state_file),
+                                ("the stack file", stack_file), ("the engine's output", engine_output),
+                                ("the service logs", logs)):
+                assert password not in text, f"a password is in plain text in {where}"
+    finally:
+        stack.destroy(on_output=lambda _line: None)
+        clean_leftovers(docker_client, kafka_admin, STACK)
