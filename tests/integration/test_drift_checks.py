@@ -7,6 +7,7 @@ deployment would hold it.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -133,3 +134,50 @@ def test_a_stopped_router_is_named(docker_client, containers, unique) -> None:
     [f] = findings
     assert (f.kind, f.name, f.model) == ("router", router.name, "m")
     assert f.problems[0].startswith("container is not running (exited, exit code")
+
+
+# A stand-in for the model server's REST status, inside its own container (the drift check
+# asks it through `docker exec` and the data plane's probe, as on a remote engine).
+STATUS_SERVER = """
+import http.server, os
+body = os.environ["STATUS"].encode()
+class Status(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", 8501), Status).serve_forever()
+"""
+DEBIAN_PYTHON = "maas/debian-python:bookworm"
+
+
+def test_served_versions_are_compared_with_what_the_model_server_reports(docker_client, unique) -> None:
+    from maas_dataplane.probe import status_command
+    from polling import wait_until
+
+    status = {"model_version_status": [{"version": "2", "state": "AVAILABLE"}, {"version": "1", "state": "AVAILABLE"},
+                                       {"version": "3", "state": "LOADING"}]}
+    image = docker_client.images.get(DEBIAN_PYTHON)
+    [pinned] = [d for d in image.attrs["RepoDigests"] if d.startswith("127.0.0.1:5000/")][:1]
+    labels = {"maas.stack": unique, "maas.model": "m"}
+    server = docker_client.containers.run(pinned, ["python3", "-c", STATUS_SERVER], name=f"{unique}-replica",
+                                          labels=labels, environment={"STATUS": json.dumps(status)}, detach=True)
+    silent = docker_client.containers.run(pinned, ["sleep", "infinity"], name=f"{unique}-silent", labels=labels,
+                                          detach=True)
+    try:
+        wait_until(lambda: server.exec_run(status_command("m")).exit_code == 0, 30, "the status stand-in to answer",
+                   details=lambda: server.logs().decode(errors="replace"))
+        replica = _outputs(server, pinned)
+        as_served = StateView(replicas=[replica], served={"m": (1, 2)}, routers=[_outputs(silent, pinned)])
+        assert check_containers(docker_client, as_served, unique) == ([], 2)
+        behind = StateView(replicas=[replica], served={"m": (1,)}, routers=[_outputs(silent, pinned)])
+        [f] = check_containers(docker_client, behind, unique)[0]
+        assert (f.kind, f.name, f.model) == ("replica", server.name, "m")
+        assert f.problems == ("model server reports AVAILABLE versions [1, 2], the state serves [1]",)
+        mute = StateView(replicas=[_outputs(silent, pinned)], served={"m": (1,)}, routers=[replica])
+        [f] = check_containers(docker_client, mute, unique)[0]
+        assert f.name == silent.name and f.problems[0].startswith("model server does not answer its REST status (")
+    finally:
+        server.remove(force=True)
+        silent.remove(force=True)
