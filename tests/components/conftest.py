@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,12 @@ class Registration:
     name: str
     inputs: dict[str, Any]
     parent: str | None = None
+    urn: str | None = None
     protect: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
+    """The inputs as sent to the engine, secrets still wrapped (``is_secret`` reads them)."""
     provider: str = ""
     """The explicit provider reference (``urn::id``), empty for the default provider."""
-    """The inputs as sent to the engine, secrets still wrapped (``is_secret`` reads them)."""
 
     def is_secret(self, *path: str) -> bool:
         """Whether the input at ``path`` went to the engine as a Pulumi secret."""
@@ -44,7 +46,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["repo_digest"] = f"{args.inputs['registry']}/{args.inputs['repository']}@sha256:{'ab' * 32}"
             outputs["image_ref"] = f"{args.inputs['registry']}/{args.inputs['repository']}:{args.inputs['tag']}"
         if args.typ.endswith(":Container"):
-            outputs.setdefault("container_id", f"cid-{args.name}")
+            # Shaped like Docker's: 64 hex digits (stable per resource name).
+            outputs.setdefault("container_id", hashlib.sha256(args.name.encode()).hexdigest())
             outputs["name"] = args.inputs.get("name") or f"{args.inputs.get('name_prefix', 'maas')}-0000"
         return f"{args.name}-id", outputs
 
@@ -63,14 +66,14 @@ class RecordingMonitor(MockMonitor):
         inputs = rpc.deserialize_properties_unwrap_secrets(request.object)[0] if request.custom else {}
         raw = json_format.MessageToDict(request.object) if request.custom else {}
         self.mocks.registrations.append(
-            Registration(request.type, request.name, dict(inputs), request.parent or None, bool(request.protect), raw,
-                         request.provider))
+            Registration(request.type, request.name, dict(inputs), request.parent or None, response.urn,
+                         bool(request.protect), raw, request.provider))
         return response
 
 
-def _install(preview: bool) -> RecordingMocks:
+def _install(preview: bool, stack: str = "local") -> RecordingMocks:
     m = RecordingMocks()
-    pulumi.runtime.set_mocks(m, project="maas-iac", stack="local", preview=preview, monitor=RecordingMonitor(m))
+    pulumi.runtime.set_mocks(m, project="maas-iac", stack=stack, preview=preview, monitor=RecordingMonitor(m))
     return m
 
 
@@ -82,3 +85,9 @@ def mocks() -> RecordingMocks:
 @pytest.fixture
 def preview_mocks() -> RecordingMocks:
     return _install(preview=True)
+
+
+@pytest.fixture
+def install_mocks():
+    """``install_mocks(stack, preview=True)``: recording mocks for another stack name."""
+    return lambda stack, preview=True: _install(preview=preview, stack=stack)

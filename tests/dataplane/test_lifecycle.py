@@ -10,6 +10,7 @@ import time
 
 import grpc
 from google.protobuf import text_format
+from polling import wait_until
 from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
 
 from .conftest import copy_version, http
@@ -57,12 +58,17 @@ def statuses(server) -> dict[str, dict]:
 
 
 def wait_for(predicate, timeout: float, what: str, server) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}:\n{server.log()}")
+    wait_until(predicate, timeout, what, interval=0.2, details=server.log)
+
+
+def wait_for_poll(server, base, marker: str) -> None:
+    """Returns once the server has run one whole file-system poll that started after now: a
+    half-written version directory ``marker`` (never a candidate) is made, and the poll that
+    sees it logs that it ignores it."""
+    half = base / marker
+    (half / "variables").mkdir(parents=True)
+    wait_for(lambda: f"Ignoring {half} of model {MODEL} for now" in server.log(), 10,
+             f"a poll that sees {half}", server)
 
 
 def test_new_version_replaces_old_without_a_failed_request_and_a_bad_one_never_serves(
@@ -76,9 +82,9 @@ def test_new_version_replaces_old_without_a_failed_request_and_a_bad_one_never_s
     with RequestLoop(f"{server.rest}/v1/models/{MODEL}:predict") as loop:
         # A half-written version 2 (no saved_model.pb yet) is left alone.
         half = base / "2"
-        half.mkdir()
-        (half / "variables").mkdir()
-        time.sleep(2.5)
+        wait_for_poll(server, base, "2")  # a poll has seen it and left it alone
+        wait_for_poll(server, base, "99")  # and so has the next one
+        shutil.rmtree(base / "99")
         assert set(statuses(server)) == {"1"}
         shutil.rmtree(half)
         copy_version(exported[2], base, 2)
@@ -93,7 +99,8 @@ def test_new_version_replaces_old_without_a_failed_request_and_a_bad_one_never_s
         (bad / "variables").mkdir()
         os.rename(bad, base / "3")
         wait_for(lambda: statuses(server).get("3", {}).get("state") == "END", 30, "version 3 to fail", server)
-        time.sleep(1.5)  # a few more polls: nothing may change
+        for marker in ("97", "98"):  # two more whole polls: nothing may change
+            wait_for_poll(server, base, marker)
         st = statuses(server)
         assert st["2"]["state"] == "AVAILABLE"
         assert st["3"]["status"]["error_code"] != "OK" and st["3"]["status"]["error_message"]
@@ -115,7 +122,7 @@ def test_sigterm_fails_status_first_keeps_serving_then_exits_zero(exported, tmp_
     server.wait_available(MODEL, 1)
     predict = f"{server.rest}/v1/models/{MODEL}:predict"
     with RequestLoop(predict) as loop:
-        time.sleep(0.3)
+        wait_for(lambda: loop.ok >= 3, 10, "the first predictions of the request loop", server)
         sent = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: http("GET", f"{server.rest}/v1/models/{MODEL}")[0] == 503, 2, "status to fail", server)
@@ -123,8 +130,9 @@ def test_sigterm_fails_status_first_keeps_serving_then_exits_zero(exported, tmp_
         ok_before = loop.ok
         code, doc, _ = http("GET", f"{server.rest}/v1/models/{MODEL}")
         assert code == 503 and "error" in doc
-        time.sleep(1.5)
         # still answering predictions while draining
+        wait_for(lambda: loop.ok >= ok_before + 10, 2, "ten more predictions after the status failed", server)
+        assert server.proc.poll() is None
         assert http("POST", predict, {"instances": [[1.0]]})[0] == 200
         assert loop.ok > ok_before
         assert server.proc.wait(timeout=20) == 0

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from polling import wait_until
 from tensorflow.core.framework import types_pb2
 
 from maas_dataplane.model_server.batching import Batcher, BatchingParameters, parse_batching_parameters
@@ -84,15 +85,20 @@ def test_batcher_merges_concurrent_tasks_up_to_max_batch_size():
 
 
 def test_batcher_refuses_when_queue_is_full():
-    gate = threading.Event()
-    b = Batcher(lambda i: (gate.wait(5), {"y": i["x"]})[1],
-                BatchingParameters(max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1))
+    gate, running = threading.Event(), threading.Event()
+
+    def run(inputs):
+        running.set()
+        gate.wait(5)
+        return {"y": inputs["x"]}
+
+    b = Batcher(run, BatchingParameters(max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1))
     first = threading.Thread(target=b.submit, args=({"x": np.ones((1, 1))},))
     first.start()
-    time.sleep(0.1)  # the first batch is running; the queue has room for one more
+    assert running.wait(5), "the first batch never ran"  # it runs; the queue has room for one more
     second = threading.Thread(target=b.submit, args=({"x": np.ones((1, 1))},))
     second.start()
-    time.sleep(0.1)
+    wait_until(lambda: len(b._queue) == 1, 5, "the second task to be queued behind the running batch")
     with pytest.raises(ServingError) as info:
         b.submit({"x": np.ones((1, 1))})
     assert info.value.code == "UNAVAILABLE"

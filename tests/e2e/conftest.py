@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import wait_until
 
 from maas_iac.automation import engine_env, scratch_project, select_stack
 
@@ -356,9 +357,8 @@ def clean_leftovers(docker: Any, admin: Any, stack: str = STACK) -> None:
     if topics:
         for future in admin.delete_topics(topics, operation_timeout=30).values():
             future.result(timeout=60)
-        deadline = time.monotonic() + 30
-        while set(topics) & set(admin.list_topics(timeout=10).topics) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_until(lambda: not set(topics) & set(admin.list_topics(timeout=10).topics), 30,
+                   f"the broker to stop listing {', '.join(sorted(topics))}")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from polling import wait_until
 
 from maas_iac.examples.predict import predict_grpc, predict_rest
 
@@ -151,9 +152,8 @@ def test_3_new_commit_rolls_out_without_a_failed_request(e2e: E2EStack) -> None:
         start = time.monotonic()
         outputs = e2e.up().outputs
         took = time.monotonic() - start
-        deadline = time.monotonic() + 10
-        while (not load.values or load.values[-1] != V2[0]) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: load.values and load.values[-1] == V2[0], 10, "the router to answer with version 2",
+                   details=load.summary)
     print(f"rollout v1 -> v2: {took:.1f}s; REST {load.summary()}; gRPC {gload.summary()}")
     assert load.failures == [], load.summary()
     assert gload.failures == [] and gload.total >= 50, gload.summary()
@@ -223,7 +223,10 @@ def test_5_corrupt_version_is_refused_before_any_build(e2e: E2EStack) -> None:
             with pytest.raises(auto.CommandError) as failed:
                 e2e.up()
             took = time.monotonic() - start
-            time.sleep(1)
+            # The load keeps running past the refused up: it must still see only version 2.
+            after = load.total
+            wait_until(lambda: load.total >= after + 20, 10, "20 more predictions after the refused up",
+                       details=load.summary)
     finally:
         e2e.set_model("hpt", ref="v2")
     message = str(failed.value)
@@ -241,9 +244,7 @@ def test_6_drift_is_seen_and_repaired(e2e: E2EStack) -> None:
     victim.remove(force=True)
     topic = f"{STACK}.hpt.predictions"
     e2e.admin.delete_topics([topic], operation_timeout=30)[topic].result(timeout=60)
-    deadline = time.monotonic() + 30
-    while e2e.topic(topic) is not None and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_until(lambda: e2e.topic(topic) is None, 30, f"the broker to stop listing {topic}")
 
     seen = []
     preview = e2e.preview(on_event=seen.append)  # the project refreshes first (Pulumi.yaml)
@@ -262,11 +263,12 @@ def test_7_interrupted_up_converges_on_the_next(e2e: E2EStack) -> None:
     e2e.set_model("hpt", ref="v1")  # a rollout back to v1 (its image is in the registry)
     cli = e2e.pulumi_cli("up", "--yes", "--skip-preview")
     try:
-        deadline = time.monotonic() + 120
-        while not (e2e.container_ids() - known) and time.monotonic() < deadline and cli.poll() is None:
-            time.sleep(0.1)
-        assert e2e.container_ids() - known, "the rollout never started a new replica"
-        time.sleep(0.5)
+        new = wait_until(lambda: (e2e.container_ids() - known) or cli.poll() is not None, 120,
+                         "the rollout to create a new replica")
+        assert new is not True and e2e.container_ids() - known, "the rollout never started a new replica"
+        # Interrupted once the new replica runs (its create waits for the health check).
+        wait_until(lambda: all(e2e.docker.containers.get(i).attrs["State"]["Running"] for i in new), 30,
+                   "the new replica to be running")
         plugins = _descendants(cli.pid)
         cli.send_signal(signal.SIGKILL)  # the CLI alone: its plugins live on, as they would
         cli.wait(30)

@@ -15,6 +15,7 @@ import uuid
 
 import docker
 import pytest
+from polling import wait_until
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -209,22 +210,17 @@ def topic(admin):
     admin.delete_topics([name])[name].result(timeout=30)
 
 
-def _wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+def _wait_for(predicate, what: str, timeout=15.0):
+    return wait_until(predicate, timeout, what, interval=0.2)
 
 
 def test_kafka_admin_creates_lists_and_deletes_a_topic(admin):
     name = _unique("maas-test.admin")
     admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(timeout=30)
-    assert _wait_for(lambda: name in admin.list_topics(timeout=10).topics)
+    assert _wait_for(lambda: name in admin.list_topics(timeout=10).topics, f"{name} to be listed")
     assert len(admin.list_topics(topic=name, timeout=10).topics[name].partitions) == 3
     admin.delete_topics([name])[name].result(timeout=30)
-    assert _wait_for(lambda: name not in admin.list_topics(timeout=10).topics)
+    assert _wait_for(lambda: name not in admin.list_topics(timeout=10).topics, f"{name} to be no longer listed")
 
 
 def test_kafka_produce_consume_round_trip(topic):

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.request
 import uuid
 
 import pytest
+from polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,18 +47,13 @@ def model_container(tmp_path_factory):
             out = _docker("port", name, f"{inner}/tcp").stdout.strip().splitlines()[0]
             ports[inner] = int(out.rsplit(":", 1)[1])
         rest = f"http://127.0.0.1:{ports['8501']}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{rest}/v1/models/half_plus_two", timeout=2) as resp:
-                    if b"AVAILABLE" in resp.read():
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                logs = _docker("logs", name, check=False).stderr
-                pytest.fail(f"container never served the model:\n{logs}")
-            time.sleep(0.5)
+
+        def available() -> bool:
+            with urllib.request.urlopen(f"{rest}/v1/models/half_plus_two", timeout=2) as resp:
+                return b"AVAILABLE" in resp.read()
+
+        wait_until(available, 120, "the container to serve half_plus_two AVAILABLE", interval=0.5, ignore=(OSError,),
+                   details=lambda: _docker("logs", name, check=False).stderr)
         yield name, rest, f"127.0.0.1:{ports['8500']}"
     finally:
         stop = _docker("stop", "-t", "30", name, check=False)

@@ -8,6 +8,11 @@ Deploys the example model (one replica) in a scratch project as stack ``pvw`` (p
 ``destructive-topic`` (requests partitions 3 → 1 with the destructive opt-in). Each fixture
 is ``{"case", "stack", "events": [engine events as the engine sent them]}`` without the
 stdout and debug events. The stack is destroyed afterwards unless ``--keep``.
+
+:data:`CASES` is the one description of the cases: tests/components/test_recorded_previews.py
+runs the program under mocks on the same specs and fails when the recorded inputs no longer
+match what the program registers (then re-record). The ``v2`` commit has fixed dates, so its
+SHA depends only on the example repository's ``v1`` commit.
 """
 
 from __future__ import annotations
@@ -73,12 +78,23 @@ def model_repo(dest: Path) -> Path:
     """A copy of the example repository with a ``v2`` tag that also serves version 2."""
     subprocess.run(["git", "clone", "-q", str(ensure_example_repo()), str(dest)], check=True)
     env = {**os.environ, "GIT_AUTHOR_NAME": "ML Engineer", "GIT_AUTHOR_EMAIL": "ml@example.com",
-           "GIT_COMMITTER_NAME": "ML Engineer", "GIT_COMMITTER_EMAIL": "ml@example.com"}
+           "GIT_COMMITTER_NAME": "ML Engineer", "GIT_COMMITTER_EMAIL": "ml@example.com",
+           "GIT_AUTHOR_DATE": V2_DATE, "GIT_COMMITTER_DATE": V2_DATE}
     shutil.copytree(dest / MODEL_PATH / "1", dest / MODEL_PATH / "2")
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True, env=env)
     subprocess.run(["git", "commit", "-q", "-m", "half-plus-two: version 2, same weights"], cwd=dest, check=True, env=env)
     subprocess.run(["git", "tag", "v2"], cwd=dest, check=True, env=env)
     return dest
+
+
+V2_DATE = "2026-01-01T00:00:00+00:00"
+CASES: dict[str, dict] = {
+    "unchanged": {},
+    "model-change": {"ref": "v2"},
+    "replica-change": {"replicas": 2},
+    "destructive-topic": {"partitions": 1, "destructive": True},
+}
+"""Each recorded case: the arguments of :func:`spec` previewed over the deployed ``spec(repo)``."""
 
 
 def spec(repository: Path, ref: str = "v1", replicas: int = 1, partitions: int = 3, destructive: bool = False) -> str:
@@ -113,6 +129,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="leave the stack deployed")
     parser.add_argument("--work", type=Path, help="reuse the work directory a --keep run left")
+    parser.add_argument("--export", type=Path, metavar="FILE",
+                        help="also write the deployed stack's exported deployment (pulumi stack export) to FILE")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="maas-pvw-record-"))
     repo = work / "repo" if args.work else model_repo(work / "repo")
@@ -123,13 +141,10 @@ def main() -> int:
     models = project / "models" / "half-plus-two.yaml"
     try:
         stack.up(on_output=lambda _line: None)
-        record(stack, "unchanged")
-        for case, text in (
-            ("model-change", spec(repo, ref="v2")),
-            ("replica-change", spec(repo, replicas=2)),
-            ("destructive-topic", spec(repo, partitions=1, destructive=True)),
-        ):
-            models.write_text(text)
+        if args.export:
+            args.export.write_text(json.dumps(stack.export_stack().deployment, indent=1, sort_keys=True) + "\n")
+        for case, kwargs in CASES.items():
+            models.write_text(spec(repo, **kwargs))
             record(stack, case)
         models.write_text(spec(repo))
     finally:

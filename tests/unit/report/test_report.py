@@ -23,8 +23,8 @@ from maas_iac.report import (
 HERE = Path(__file__).parent
 CASES = ("unchanged", "model-change", "replica-change", "destructive-topic")
 SUBJECTS = {
-    "7cc33b918edf847cd8a0390222edbc18dbddc12a": "half-plus-two: version 1",
-    "c4c552f4763a8c3197f7c386b4358856304c673e": "half-plus-two: version 2, same weights",
+    "80f75a2e87b6416614f71412fbfda410d8a0c076": "half-plus-two: version 1",
+    "3abd36ed4fbed249a243a82e8e12ffcf01e62613": "half-plus-two: version 2, same weights",
 }
 LOOKUPS = Lookups(
     commit_subject=lambda repository, sha: SUBJECTS.get(sha),
@@ -62,7 +62,8 @@ def test_golden(case: str, fmt: str) -> None:
 def test_unchanged_stack_has_no_changes() -> None:
     collector = _collect("unchanged")
     report = _report("unchanged")
-    assert collector.summary == {"same": 14} and not collector.errors
+    # 15 resources: the stack, the provider, network, events topic, the orphan sweeper and the model's ten.
+    assert collector.summary == {"same": 15} and not collector.errors
     assert not report.has_changes
     assert [m.model for m in report.models] == ["half-plus-two"] and report.models[0].change_class is None
     assert report.other.counts == {"same": 2}
@@ -70,16 +71,17 @@ def test_unchanged_stack_has_no_changes() -> None:
 
 def test_model_change_names_both_commits_and_the_rebuild() -> None:
     [m] = _report("model-change").models
-    assert (m.old_sha[:7], m.new_sha[:7]) == ("7cc33b9", "c4c552f")
+    assert (m.old_sha[:7], m.new_sha[:7]) == ("80f75a2", "3abd36e")
     assert (m.old_subject, m.new_subject) == (SUBJECTS[m.old_sha], SUBJECTS[m.new_sha])
     assert (m.old_versions, m.new_versions) == ((1,), (2,))
     assert (m.image.old_tag, m.image.new_tag) == (f"md-{m.old_digest[:12]}", f"md-{m.new_digest[:12]}")
     assert m.image.action == "rebuild" and m.image.bytes_to_push == 12_701
-    assert m.replicas_replaced == ("pvw-half-plus-two-8d885392",)
-    # The router carries the digest label, so it is replaced, and with fixed ports that is
-    # delete-before-create: the card calls it destructive.
-    assert m.router.op == "replace" and m.router.delete_first
-    assert m.change_class == "destructive"
+    [replaced] = m.replicas_replaced
+    assert replaced.startswith("pvw-half-plus-two-") and len(replaced) == len("pvw-half-plus-two-") + 8
+    # The router carries no digest label: a new model leaves it (fixed name and ports, so any
+    # replacement would close them) untouched, and the rollout is create-before-delete only.
+    assert m.router is None
+    assert m.change_class == "rolling" and not [r for r in m.reasons if "destructive" in r]
 
 
 def test_cache_hit_pushes_nothing() -> None:
