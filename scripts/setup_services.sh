@@ -78,3 +78,4 @@ step "kafka $(kafka_version) jars" install_kafka || exit 1
 
 pki_and_secrets() { ensure_pki && ensure_secret "$KAFKA_ADMIN_PASSWORD_FILE"; }
 step "certificates and the kafka admin password" pki_and_secrets || exit 1
+step "prodlike keys, passwords and configuration" "$(dirname "${BASH_SOURCE[0]}")/prodlike.sh" setup || exit 1
