@@ -1,10 +1,12 @@
 """Creates or replaces a SCRAM-SHA-512 credential on the local broker and proves it with a login.
 
     kafka_scram.py --bootstrap 127.0.0.1:9092 --user admin --password-file FILE \
-                   [--check 127.0.0.1:9094 --ca CA.crt]
+                   [--allow-prefix PREFIX] [--check 127.0.0.1:9094 --ca CA.crt]
 
 The credential is set through --bootstrap, the PLAINTEXT listener, whose ANONYMOUS principal is a
-super user (scripts/services). The password is read from FILE and never printed. With --check,
+super user (scripts/services). The password is read from FILE and never printed. With
+--allow-prefix, the user may do everything with topics and consumer groups whose names start
+with PREFIX (prefixed ACLs) and nothing else. With --check,
 the user then logs in over SASL_SSL on that address, verifying the broker's certificate with CA.
 Run by `scripts/services start kafka` after every start: a data dir formatted before the SASL_SSL
 listener existed gets the admin's credential this way, and a changed password file takes effect.
@@ -18,7 +20,12 @@ import time
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
+    ResourcePatternType,
+    ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
     UserScramCredentialUpsertion,
@@ -28,7 +35,7 @@ ITERATIONS = 8192
 
 
 def upsert(bootstrap: str, user: str, password: str, deadline: float) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000, "log_level": 4})
     alteration = UserScramCredentialUpsertion(
         user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, ITERATIONS), password.encode()
     )
@@ -43,6 +50,17 @@ def upsert(bootstrap: str, user: str, password: str, deadline: float) -> None:
             time.sleep(0.5)
 
 
+def allow_prefix(bootstrap: str, user: str, prefix: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000, "log_level": 4})
+    bindings = [
+        AclBinding(kind, prefix, ResourcePatternType.PREFIXED, f"User:{user}", "*", AclOperation.ALL,
+                   AclPermissionType.ALLOW)
+        for kind in (ResourceType.TOPIC, ResourceType.GROUP)
+    ]
+    for future in admin.create_acls(bindings, request_timeout=10).values():
+        future.result()
+
+
 def check(bootstrap: str, ca: str, user: str, password: str, deadline: float) -> None:
     admin = AdminClient(
         {
@@ -53,6 +71,7 @@ def check(bootstrap: str, ca: str, user: str, password: str, deadline: float) ->
             "sasl.password": password,
             "ssl.ca.location": ca,
             "socket.timeout.ms": 5000,
+            "log_level": 4,
         }
     )
     while True:
@@ -71,6 +90,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--user", required=True)
     parser.add_argument("--password-file", required=True)
+    parser.add_argument("--allow-prefix")
     parser.add_argument("--check")
     parser.add_argument("--ca")
     parser.add_argument("--timeout", type=float, default=60)
@@ -82,6 +102,9 @@ def main() -> None:
     deadline = time.monotonic() + args.timeout
     upsert(args.bootstrap, args.user, password, deadline)
     print(f"SCRAM-SHA-512 credential of {args.user} set")
+    if args.allow_prefix:
+        allow_prefix(args.bootstrap, args.user, args.allow_prefix)
+        print(f"{args.user} may use topics and groups {args.allow_prefix}*")
     if args.check:
         check(args.check, args.ca, args.user, password, deadline)
         print(f"SASL_SSL login as {args.user} on {args.check}: ok")

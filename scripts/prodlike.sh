@@ -22,6 +22,10 @@
 #                                the first engine and the broker are left alone
 #   scripts/prodlike.sh env      export lines for a shell that talks to the second engine
 #                                (eval "$(scripts/prodlike.sh env)")
+#   scripts/prodlike.sh seed     push the locally built base images (first engine) into the TLS
+#                                registry, as 10.213.0.1:5443/maas/...
+#   scripts/prodlike.sh stack    create the prodlike stack in this checkout's backend with the
+#                                generated passphrase and set its Kafka password as a secret
 #
 # Everything secret lives in $MAAS_CACHE/prodlike (0700; keys and passwords 0600), never printed:
 #   id_ed25519                  the client key for root@10.213.0.2
@@ -29,6 +33,8 @@
 #   ssh_config                  Host 10.213.0.2 with that key and known_hosts, strict checking
 #   bin/ssh                     ssh -F ssh_config, for clients that run `ssh` (docker CLI, SDK)
 #   registry.password           the registry user's password; registry.htpasswd its bcrypt hash
+#   kafka.password              SCRAM password of the stack's Kafka user maas-prodlike
+#   docker-client/              DOCKER_CONFIG with the registry login, for `seed`
 #   passphrase                  PULUMI_CONFIG_PASSPHRASE_FILE of the prodlike stack
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,6 +57,11 @@ CONTAINERD_SOCK=$PL_RUN/containerd/containerd.sock
 REGISTRY_TLS_ADDR=127.0.0.1:5443
 REGISTRY_NS_ADDR=$HOST_IP:5443
 REGISTRY_USER=maas
+KAFKA_USER=maas-prodlike
+# the stack's topics and consumer groups: <stack>.<model>.requests and so on
+KAFKA_PREFIX=prodlike.
+STACK=prodlike
+SEED_IMAGES=(maas/debian:bookworm maas/debian-python:bookworm maas/haproxy:2.6 maas/serving:2.21.0)
 KAFKA_SASL_ADDR=127.0.0.1:9094
 KAFKA_NS_ADDR=$HOST_IP:9094
 KAFKA_NS_TARGET=127.0.0.1:9095
@@ -219,8 +230,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   path = "$PL/containerd-opt"
 EOF
 
-    # the prodlike stack's secrets passphrase (PULUMI_CONFIG_PASSPHRASE_FILE)
+    # the prodlike stack's secrets passphrase (PULUMI_CONFIG_PASSPHRASE_FILE), its Kafka user
     ensure_secret "$PL/passphrase" || return 1
+    ensure_secret "$PL/kafka.password" || return 1
     echo "prodlike keys and configuration in $PL"
 }
 
@@ -409,6 +421,10 @@ start_kafka() {
     tcp_open "$KAFKA_SASL_ADDR" || {
         echo "error: the broker has no SASL_SSL listener on $KAFKA_SASL_ADDR: scripts/services stop kafka && scripts/services start kafka" >&2
         return 1; }
+    # the stack's own user: SCRAM credential and prefixed ACLs, then a SASL_SSL login to prove it
+    "$MAAS_ROOT/.venv/bin/python" "$here/kafka_scram.py" --bootstrap 127.0.0.1:9092 --user "$KAFKA_USER" \
+        --password-file "$PL/kafka.password" --allow-prefix "$KAFKA_PREFIX" \
+        --check "$KAFKA_SASL_ADDR" --ca "$MAAS_PKI/ca.crt" || return 1
 }
 
 # ---------------------------------------------------------------- commands
@@ -508,12 +524,56 @@ env_lines() {
     printf 'export MAAS_KAFKA_SASL_BOOTSTRAP=%q\n' "$KAFKA_SASL_ADDR"
 }
 
+# seed: the locally built base images, copied from the first engine into the second (over the
+# ssh transport, like every client) and pushed by the second engine into the TLS registry as
+# 10.213.0.1:5443/<repository>, with a login kept in $PL/docker-client. The second engine checks
+# the registry's certificate against the CA of its own certs.d.
+seed() {
+    [ "$(registry_code "$REGISTRY_TLS_ADDR")" = 401 ] || { echo "error: the TLS registry is down: scripts/services start --prodlike" >&2; return 1; }
+    mkdir -p "$PL/docker-client" && chmod 0700 "$PL/docker-client"
+    local first=(docker -H unix:///var/run/docker.sock)
+    local second=(env PATH="$PL/bin:$PATH" docker --config "$PL/docker-client" -H "ssh://$SSH_USER@$NS_IP")
+    local ref id
+    # (the login is stored in $PL/docker-client, 0700; docker's warning about that is dropped)
+    local out
+    out=$("${second[@]}" login --username "$REGISTRY_USER" --password-stdin "$REGISTRY_NS_ADDR" <"$PL/registry.password" 2>&1) ||
+        { echo "error: docker login $REGISTRY_NS_ADDR: $out" >&2; return 1; }
+    for ref in "${SEED_IMAGES[@]}"; do
+        id=$("${first[@]}" image inspect --format '{{.Id}}' "$ref" 2>/dev/null) ||
+            { echo "error: $ref missing on the first engine: scripts/build_base_images.sh" >&2; return 1; }
+        if [ "$("${second[@]}" image inspect --format '{{.Id}}' "$ref" 2>/dev/null)" != "$id" ]; then
+            "${first[@]}" save "$ref" | "${second[@]}" load -q >/dev/null || return 1
+        fi
+        "${second[@]}" tag "$ref" "$REGISTRY_NS_ADDR/$ref" && "${second[@]}" push -q "$REGISTRY_NS_ADDR/$ref" >/dev/null || return 1
+        echo "seeded $REGISTRY_NS_ADDR/$ref"
+    done
+}
+
+# stack: the prodlike stack in this checkout's backend (scripts/env), with the passphrase file;
+# the Kafka password goes in as a Pulumi secret through stdin, never on a command line.
+stack() {
+    cd "$MAAS_ROOT" || return 1
+    export PULUMI_CONFIG_PASSPHRASE_FILE=$PL/passphrase
+    unset PULUMI_CONFIG_PASSPHRASE
+    eval "$("$here/env")" || return 1
+    command -v pulumi >/dev/null || { echo "error: pulumi missing: scripts/setup_pulumi.sh" >&2; return 1; }
+    pulumi stack select --create "$STACK" >/dev/null || return 1
+    if [ "$(pulumi config get --stack "$STACK" --path maas:kafka.saslPassword 2>/dev/null)" != "$(cat "$PL/kafka.password")" ]; then
+        pulumi config set --stack "$STACK" --secret --path maas:kafka.saslPassword <"$PL/kafka.password" || return 1
+        echo "stack $STACK: maas:kafka.saslPassword set (secret) in stacks/Pulumi.$STACK.yaml"
+    else
+        echo "stack $STACK: maas:kafka.saslPassword already set"
+    fi
+}
+
 case "${1:-}" in
     setup) setup ;;
     start) start_all ;;
     stop) stop_all ;;
     status) status_all ;;
     env) env_lines ;;
+    seed) seed ;;
+    stack) stack ;;
     _engine) engine_inside ;;
-    *) echo "usage: $0 setup|start|stop|status|env" >&2; exit 2 ;;
+    *) echo "usage: $0 setup|start|stop|status|env|seed|stack" >&2; exit 2 ;;
 esac
