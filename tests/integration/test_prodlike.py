@@ -213,3 +213,23 @@ def test_sasl_ssl_from_the_namespace_advertises_the_namespace_address() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"['{KAFKA_NS}']"
+
+
+def test_the_stack_user_may_use_prodlike_topics_only() -> None:
+    """maas-prodlike (the stack's saslUsername) has prefixed ACLs on prodlike.* and nothing else."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({
+        "bootstrap.servers": KAFKA_NS, "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "maas-prodlike", "sasl.password": (PL / "kafka.password").read_text().strip(),
+        "ssl.ca.location": str(CA), "socket.timeout.ms": 10000,
+    })
+    mine, other = _unique("prodlike.maas-test"), _unique("local.maas-test")
+    admin.create_topics([NewTopic(mine, num_partitions=1, replication_factor=1)])[mine].result(30)
+    try:
+        with pytest.raises(KafkaException) as info:
+            admin.create_topics([NewTopic(other, num_partitions=1, replication_factor=1)])[other].result(30)
+        assert info.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, info.value
+    finally:
+        admin.delete_topics([mine])[mine].result(30)

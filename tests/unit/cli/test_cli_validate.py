@@ -31,7 +31,7 @@ def test_defaults_to_models_and_stacks(capsys, monkeypatch) -> None:
     monkeypatch.chdir(REPO)
     code, out, err = _run(capsys, "validate")
     assert code == 0
-    assert out.strip() == "ok: 1 model spec, 2 stack configs valid"
+    assert out.strip() == "ok: 1 model spec, 3 stack configs valid"
     assert err == ""
 
 
