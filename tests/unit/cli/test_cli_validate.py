@@ -86,7 +86,7 @@ def test_json_format_valid(capsys, monkeypatch) -> None:
     assert code == 0
     report = json.loads(out)
     assert report["valid"] is True and report["models"] == ["half-plus-two"]
-    assert sorted(report["stacks"]) == ["local", "staging"]
+    assert sorted(report["stacks"]) == ["local", "prodlike", "staging"]
 
 
 def test_missing_path_is_a_user_error(capsys, tmp_path: Path) -> None:
