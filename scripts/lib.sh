@@ -114,6 +114,14 @@ wait_healthy() {
 
 last_log_line() { grep -v '^[[:space:]]*$' "$MAAS_LOGS/$1.log" 2>/dev/null | tail -n 1 | cut -c1-300; }
 
+# alive PID: the process exists and is not a zombie (an exited daemon stays a zombie until
+# the init process reaps it, which can take seconds)
+alive() {
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
 # stop_pid NAME PATTERN [GRACE]: SIGTERM, then SIGKILL after GRACE seconds.
 stop_pid() {
     local name=$1 pattern=$2 grace=${3:-30} pid i
@@ -123,11 +131,11 @@ stop_pid() {
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < grace * 4; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.25
+    for ((i = 0; i < grace * 20; i++)); do
+        alive "$pid" || break
+        sleep 0.05
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         echo "$name: still running after ${grace}s, killing"
         kill -KILL "$pid" 2>/dev/null
     fi
