@@ -114,12 +114,14 @@ wait_healthy() {
 
 last_log_line() { grep -v '^[[:space:]]*$' "$MAAS_LOGS/$1.log" 2>/dev/null | tail -n 1 | cut -c1-300; }
 
-# alive PID: the process exists and is not a zombie (an exited daemon stays a zombie until
-# the init process reaps it, which can take seconds)
+# alive PID: the process still runs. An exited daemon stays a zombie until the init process
+# reaps it, which can take seconds: that counts as stopped. A zombie main thread whose other
+# threads still run (a JVM shutting down) does not.
 alive() {
-    local state
-    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-    [ -n "$state" ] && [ "$state" != Z ]
+    local state threads
+    read -r state threads < <(awk '/^State:/ {s = $2} /^Threads:/ {t = $2} END {print s, t}' "/proc/$1/status" 2>/dev/null)
+    [ -n "$state" ] || return 1
+    [ "$state" != Z ] || [ "${threads:-1}" -gt 1 ]
 }
 
 # stop_pid NAME PATTERN [GRACE]: SIGTERM, then SIGKILL after GRACE seconds.
