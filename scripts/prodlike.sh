@@ -411,6 +411,12 @@ stop_engine() {
     stop_pid prodlike-engine "$PL_ENGINE_PATTERN" 30 | sed 's/^prodlike-engine/engine/'
     stop_pid prodlike-containerd "$PL_CONTAINERD_PATTERN" 15 | sed 's/^prodlike-containerd/containerd/'
     rm -f "$ENGINE_SOCK" "$CONTAINERD_SOCK"
+    # the engine's cgroup parent, left empty once its containers are gone
+    local d
+    for d in /sys/fs/cgroup/maas-prodlike /sys/fs/cgroup/*/maas-prodlike; do
+        [ -d "$d" ] && rmdir "$d" 2>/dev/null
+    done
+    return 0
 }
 
 # ---------------------------------------------------------------- kafka
