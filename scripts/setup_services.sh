@@ -3,15 +3,19 @@
 # returns at once when its result is already there).
 #
 #   Debian packages: docker.io (dockerd 20.10, legacy builder), docker-registry, debootstrap,
-#                    iptables (container NAT), fuse-overlayfs (storage fallback), default-jre-headless
+#                    iptables (container NAT), fuse-overlayfs (storage fallback), default-jre-headless,
+#                    openssl; for --prodlike openssh-server, socat, apache2-utils (htpasswd -B)
 #   Kafka:           the broker jars of tools/kafka/pom.xml in $MAAS_CACHE/kafka-<version>/libs
+#   TLS and secrets: the local CA and the services' certificate ($MAAS_CACHE/pki), the Kafka
+#                    admin's SCRAM password ($MAAS_CACHE/secrets), and the prodlike environment's
+#                    keys and passwords ($MAAS_CACHE/prodlike, scripts/prodlike.sh setup)
 #
 # The services themselves are started by scripts/services start.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 APT_PACKAGES=(docker.io docker-registry debootstrap debian-archive-keyring iptables fuse-overlayfs curl
-              default-jre-headless maven)
+              default-jre-headless maven openssl openssh-server socat apache2-utils)
 
 missing_packages() {
     local p
@@ -71,3 +75,7 @@ install_kafka() {
 
 step "apt packages" install_packages || exit 1
 step "kafka $(kafka_version) jars" install_kafka || exit 1
+
+pki_and_secrets() { ensure_pki && ensure_secret "$KAFKA_ADMIN_PASSWORD_FILE"; }
+step "certificates and the kafka admin password" pki_and_secrets || exit 1
+step "prodlike keys, passwords and configuration" "$(dirname "${BASH_SOURCE[0]}")/prodlike.sh" setup || exit 1
