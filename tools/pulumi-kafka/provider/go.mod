@@ -1,8 +1,8 @@
 // Builds the kafka resource plugin (pulumi-resource-kafka 3.12.3, matching the Python SDK
 // pulumi_kafka==3.12.3) from the Terraform provider and the Pulumi Terraform bridge
 // (scripts/setup_kafka_plugin.sh, tools/README.md).
-// The first replace repeats the bridge's own (replaces in a dependency's go.mod are ignored);
-// the other two pin versions whose APIs the bridge and the Terraform SDK fork still compile against.
+// The terraform-plugin-sdk/v2 replace repeats the bridge's own (replaces in a dependency's go.mod
+// are ignored); the go-getter and terraform-exec ones pin the versions this build needs.
 module github.com/maas-iac/tools/pulumi-kafka/provider
 
 go 1.26.6
