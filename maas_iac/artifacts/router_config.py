@@ -9,17 +9,38 @@ the model reports a version AVAILABLE (a draining replica fails it first).
 
 Retries cover connection failures, empty responses and 503s only, never every 5xx or a response
 timeout: a slow inference must not run twice.
+
+Only inference and status calls pass; the model server's admin surface stays on the replicas'
+network. gRPC: ``PredictionService`` (Predict, Classify, Regress, MultiInference,
+GetModelMetadata) and ``ModelService/GetModelStatus``; every other method (a config reload, the
+profiler, any unknown service) gets a trailers-only ``PERMISSION_DENIED`` from the router
+itself. REST: ``POST /v1/models/<model>[/versions/N|/labels/L]:{predict,classify,regress}``
+and ``GET`` of the same model's status and ``/metadata``; anything else is ``403``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from maas_dataplane.contract import GRPC_PORT, REST_PORT
 
-__all__ = ["RouterConfig", "render_router_config"]
+__all__ = ["GRPC_ALLOWED", "RouterConfig", "render_router_config"]
 
+GRPC_ALLOWED = (
+    "/tensorflow.serving.PredictionService/Predict",
+    "/tensorflow.serving.PredictionService/Classify",
+    "/tensorflow.serving.PredictionService/Regress",
+    "/tensorflow.serving.PredictionService/MultiInference",
+    "/tensorflow.serving.PredictionService/GetModelMetadata",
+    "/tensorflow.serving.ModelService/GetModelStatus",
+)
+"""The gRPC methods the router forwards; every other path is refused at the router."""
 
+GRPC_PERMISSION_DENIED = 7
+DENIED_MESSAGE = "not served through the router"
+
+_MODEL_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 
 @dataclass(frozen=True)
 class RouterConfig:
@@ -31,6 +52,11 @@ class RouterConfig:
     slots: int
     """Servers the template reserves: room for old and new replicas during a rollout."""
     server_timeout_s: int = 30
+
+    def __post_init__(self) -> None:
+        # The name goes into the configuration's path patterns: only a DNS label may.
+        if not _MODEL_NAME.fullmatch(self.model_name):
+            raise ValueError(f"model name {self.model_name!r} is not a DNS label")
 
 
 def render_router_config(cfg: RouterConfig) -> str:
@@ -45,6 +71,28 @@ def render_router_config(cfg: RouterConfig) -> str:
         f"    http-check send meth GET uri /v1/models/{cfg.model_name}\n"
         "    http-check expect string AVAILABLE\n"
         "    default-server observe layer4 error-limit 1 on-error mark-down\n"
+    )
+    # A path the model server routes (its patterns are TF Serving's, case-insensitive), for
+    # this model only: an optional version or label, then the verb or /metadata.
+    selector = r"(/versions/[0-9]+|/labels/[^/:]+)?"
+    rest_filter = (
+        f"    acl rest_infer path_reg -i ^/v1/models/{cfg.model_name}{selector}:(predict|classify|regress)$\n"
+        f"    acl rest_status path_reg -i ^/v1/models/{cfg.model_name}{selector}(/metadata)?$\n"
+        "    http-request return status 403 content-type application/json "
+        f"string '{{\"error\": \"{DENIED_MESSAGE}\"}}' "
+        "unless METH_POST rest_infer || METH_GET rest_status\n"
+    )
+    grpc_filter = (
+        f"    acl grpc_allowed path {' '.join(GRPC_ALLOWED)}\n"
+        "    http-request set-var(txn.refused) bool(true) unless METH_POST grpc_allowed\n"
+        # Trailers-only: one HEADERS frame with END_STREAM carrying the status, as a gRPC server
+        # answers a call it refuses, so the client sees PERMISSION_DENIED, not a transport error.
+        # HAProxy 2.6 drops a content type from a reply without a body, hence the after-response
+        # rule (it covers the router's own replies too).
+        "    http-request return status 200 "
+        f"hdr grpc-status {GRPC_PERMISSION_DENIED} hdr grpc-message \"{DENIED_MESSAGE}\" "
+        "if { var(txn.refused) -m bool }\n"
+        "    http-after-response set-header content-type application/grpc if { var(txn.refused) -m bool }\n"
     )
     server = (
         "check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 "
@@ -78,11 +126,11 @@ defaults
 
 frontend rest
     bind :{REST_PORT}
-    default_backend replicas_rest
+{rest_filter}    default_backend replicas_rest
 
 frontend grpc
     bind :{GRPC_PORT} proto h2
-    default_backend replicas_grpc
+{grpc_filter}    default_backend replicas_grpc
 
 backend replicas_rest
 {health}    server-template r {cfg.slots} {cfg.replica_alias}:{REST_PORT} {server}

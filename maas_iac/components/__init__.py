@@ -8,10 +8,10 @@ from maas_iac.components.model_image import ModelImage, ModelImageArgs
 from maas_iac.components.model_service import EventArgs, ModelService, ModelServiceArgs
 from maas_iac.components.model_topics import ModelTopics, ModelTopicsArgs, TopicArgs
 from maas_iac.components.router import Router, RouterArgs, router_slots
-from maas_iac.components.serving_replicas import ReplicaSettings, ServingReplicas, ServingReplicasArgs, health_probe
+from maas_iac.components.serving_replicas import ReplicaSettings, ServingReplicas, ServingReplicasArgs
 
 __all__ = [
     "EventArgs", "ModelImage", "ModelImageArgs", "ModelService", "ModelServiceArgs", "ModelTopics",
     "ModelTopicsArgs", "ReplicaSettings", "Router", "RouterArgs", "ServingReplicas", "ServingReplicasArgs", "TopicArgs",
-    "health_probe", "router_slots",
+    "router_slots",
 ]

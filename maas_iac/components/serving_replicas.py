@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, Optional
 import pulumi
 
 from maas_iac import type_tokens
-from maas_dataplane.contract import REST_PORT
+from maas_dataplane.probe import health_command
 from maas_iac.providers import Container
 
-__all__ = ["ReplicaSettings", "ServingReplicas", "ServingReplicasArgs", "health_probe"]
+__all__ = ["ReplicaSettings", "ServingReplicas", "ServingReplicasArgs"]
 
 
 @dataclass(frozen=True)
@@ -50,25 +50,15 @@ class ServingReplicasArgs:
     settings: ReplicaSettings
 
 
-def health_probe(model_name: str) -> list[str]:
-    """A Docker health check that passes only while the model reports a version AVAILABLE.
-
-    ``model_name`` is a validated DNS label, so it is safe inside the probe's code string.
-    """
-    code = (
-        "import sys,urllib.request\n"
-        f"r=urllib.request.urlopen('http://127.0.0.1:{REST_PORT}/v1/models/{model_name}',timeout=2)\n"
-        "sys.exit(0 if b'\"AVAILABLE\"' in r.read() else 1)"
-    )
-    return ["CMD", "python3", "-c", code]
-
-
 class ServingReplicas(pulumi.ComponentResource):
     """The model's replicas: each waits until healthy before the rollout moves on.
 
     Container names are generated, so a new image replaces replicas create-before-delete: the
     new ones start and pass their health check before the old ones get SIGTERM, drain and go.
     Each container's stop grace period is longer than the model server's drain.
+
+    The health check passes only while the model reports a version AVAILABLE; a replica that
+    stays unhealthy is replaced by the next ``up`` after a refresh (see the Container provider).
     """
 
     if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
@@ -79,7 +69,9 @@ class ServingReplicas(pulumi.ComponentResource):
         super().__init__(type_tokens.SERVING_REPLICAS, name, None, opts)
         s = args.settings
         healthcheck = {
-            "test": health_probe(s.model_name),
+            # bash and its /dev/tcp only (no python3, curl or wget in the image); the model name
+            # is an argument of a constant script.
+            "test": health_command(s.model_name),
             "interval_s": s.health_interval_s,
             "timeout_s": s.health_timeout_s,
             "retries": s.health_retries,

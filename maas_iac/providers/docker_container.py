@@ -201,6 +201,11 @@ class ContainerProvider(ResourceProvider):
         if olds.get("running") is False:
             # Found stopped by a refresh: bring it back as a fresh container.
             replaces.append("running")
+        elif olds.get("health") == "unhealthy":
+            # Found unhealthy by a refresh: its health check failed past its retries (a model
+            # that stays unavailable), and Docker restarts only containers that exit. A fresh
+            # container replaces it, and create waits until that one is healthy.
+            replaces.append("health")
         updates = changed_keys(olds, new, _UPDATE_IN_PLACE)
         # Docker can change a limit in place but not remove one.
         replaces += [k for k in ("cpus", "memory_mb") if k in updates and not new.get(k)]
@@ -300,7 +305,8 @@ class Container(pulumi.dynamic.Resource, module="docker", name="Container"):
     ``healthy_timeout_s`` update it in place; any other change replaces it. Replacement is
     create-before-delete when the name is generated (``name`` unset) and no fixed host port
     is published, otherwise delete-before-replace. ``pulumi refresh`` notices a container that
-    is gone (recreated by the next ``up``) or not running (replaced by the next ``up``).
+    is gone (recreated by the next ``up``), not running or ``unhealthy`` (both replaced by the
+    next ``up``, so ``pulumi preview --refresh`` shows them as drift).
 
     Outputs: every input (defaults filled in), plus ``container_id``, ``running``, ``status``,
     ``health``, ``image_id`` and ``host_ports`` (the bound ports as ``PortMapping`` dicts).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
+from maas_dataplane.probe import health_command
 from maas_iac.components import (
     EventArgs, ModelImageArgs, ModelService, ModelServiceArgs, ModelTopicsArgs, ReplicaSettings, RouterArgs,
     TopicArgs, router_slots,
@@ -67,7 +68,7 @@ def test_two_models_register_exact_children(mocks):
             assert r.inputs["ports"] == []  # replicas publish nothing; only the router does
             assert r.inputs["labels"]["maas.model"] == model
             assert r.inputs["stop_grace_period_s"] > 5  # longer than the drain
-            assert "AVAILABLE" in r.inputs["healthcheck"]["test"][-1]
+            assert r.inputs["healthcheck"]["test"] == health_command(model)
         router = regs[f"{model}-router-haproxy"]
         assert {p["host_ip"] for p in router.inputs["ports"]} == {"127.0.0.1"}
         assert "server-template r 8" in router.inputs["env"]["HAPROXY_CONFIG"]
