@@ -74,6 +74,23 @@ def _base_tree(dest: Path) -> None:
         tar.extractall(dest, members=members, filter="data")
 
 
+DELIBERATE = [
+    # The topics move to the pulumi-kafka provider: adopted live (import), their old records
+    # retired (delete, which leaves the broker alone), and the stack's kafka provider created.
+    ("create", tokens.KAFKA_PROVIDER, "kafka"),
+    *[("import", tokens.TOPIC, n) for n in ("idm-topics-requests", "idm-topics-predictions", "model-events")],
+    *[("delete", tokens.LEGACY_TOPIC, n) for n in ("idm-topics-requests", "idm-topics-predictions", "model-events")],
+    # The replicas' health check is the bash probe (no python3 in the image): a rolling replacement.
+    ("replace", tokens.CONTAINER, "idm-replicas-0"),
+    ("replace", tokens.CONTAINER, "idm-replicas-1"),
+    # The router publishes only inference and status: its configuration (in its environment) changes.
+    ("replace", tokens.CONTAINER, "idm-router-haproxy"),
+    # The sweeper's list of the stack's containers follows the replaced ones.
+    ("update", tokens.CONTAINER_SWEEPER, "orphans"),
+]
+"""Every change this release makes to a stack deployed by IDENTITY_BASE, each in the README's
+upgrade notes."""
+
 TOPICS = (f"{STACK}.idm.requests", f"{STACK}.idm.predictions", f"{STACK}.model-events")
 RECORDS = 50
 
@@ -135,14 +152,14 @@ def test_a_stack_deployed_by_the_previous_release_upgrades_with_only_its_topics_
 
         new = select_stack(STACK, new_dir, create=False, env=state)
         steps = [s for s in _steps(new) if s.op != "same"]
-        by_op = sorted((s.op, s.type) for s in steps)
-        # Only the topics move to the pulumi-kafka provider: adopted live (import), their old
-        # records retired (delete, which leaves the broker alone), and the provider itself.
-        assert by_op == sorted([("create", tokens.KAFKA_PROVIDER)] + [("import", tokens.TOPIC)] * 3
-                               + [("delete", tokens.LEGACY_TOPIC)] * 3), (
-            f"the program of this checkout changes more than the topics of a stack deployed by "
-            f"{IDENTITY_BASE} ({IDENTITY_BASE_WHY}): {by_op}; add aliases, or say why in the README's "
-            "upgrade notes and move IDENTITY_BASE")
+        by_op = sorted((s.op, s.type, s.name) for s in steps)
+        assert by_op == sorted(DELIBERATE), (
+            f"the program of this checkout changes a stack deployed by {IDENTITY_BASE} "
+            f"({IDENTITY_BASE_WHY}) beyond the deliberate changes: {by_op}; add aliases, or say why in "
+            "the README's upgrade notes and in DELIBERATE")
+        replaced = {s.name: set(s.keys) for s in steps if s.op == "replace"}
+        assert replaced == {"idm-replicas-0": {"healthcheck"}, "idm-replicas-1": {"healthcheck"},
+                            "idm-router-haproxy": {"env"}}, replaced
 
         upgraded = new.up(on_output=lambda _line: None)
         assert upgraded.summary.result == "succeeded"
