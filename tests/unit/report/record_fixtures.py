@@ -97,6 +97,11 @@ CASES: dict[str, dict] = {
 """Each recorded case: the arguments of :func:`spec` previewed over the deployed ``spec(repo)``."""
 
 
+def live_topics(stack: str) -> list[str]:
+    """The topics that exist when the cases are previewed (the stack is deployed first)."""
+    return [f"{stack}.model-events", f"{stack}.half-plus-two.requests", f"{stack}.half-plus-two.predictions"]
+
+
 def spec(repository: Path, ref: str = "v1", replicas: int = 1, partitions: int = 3, destructive: bool = False) -> str:
     return SPEC.format(repository=repository, ref=ref, path=MODEL_PATH, replicas=replicas, partitions=partitions,
                        destructive=str(destructive).lower())
