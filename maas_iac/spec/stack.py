@@ -340,6 +340,12 @@ def _check_file_document(doc: Document, stack: str, path: Path) -> tuple[StackCo
     for key, value in config.items():
         if key.startswith(prefix):
             name = key[len(prefix) :]
+            if name in _OBJECT_KEYS and isinstance(value, str):
+                # `pulumi config set maas:kafka '{...}'` (without --path) stores JSON text.
+                value, problem = _coerce(name, value, doc.file)
+                if problem:
+                    problems.append(problem)
+                    continue
             data[name] = _coerce_scalar(name, value)
             base: DocPath = ("config", key)
             for p, pos in doc.values.items():

@@ -101,9 +101,9 @@ def test_topics_acls_and_secrets_on_the_sasl_ssl_listener(tmp_path: Path, docker
     env = {"PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}", "PULUMI_CONFIG_PASSPHRASE": "sasl-test"}
     (tmp_path / "state").mkdir()
     stack = select_stack(STACK, project, env=env)
-    stack.set_config("maas:kafka", auto.ConfigValue(json.dumps({
-        "bootstrapServers": SASL, "securityProtocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-512",
-        "saslUsername": "admin", "caFile": str(CA)})))
+    for key, value in (("bootstrapServers", SASL), ("securityProtocol", "SASL_SSL"),
+                       ("saslMechanism", "SCRAM-SHA-512"), ("saslUsername", "admin"), ("caFile", str(CA))):
+        stack.set_config(f"maas:kafka.{key}", auto.ConfigValue(value), path=True)
     stack.set_config("maas:kafka.saslPassword", auto.ConfigValue(admin_password, secret=True), path=True)
     stack.set_config(f"maas:kafkaUsers.{app}", auto.ConfigValue(app_password, secret=True), path=True)
     stack.set_config(f"maas:kafkaUsers.{intruder}", auto.ConfigValue(intruder_password, secret=True), path=True)

@@ -162,3 +162,14 @@ def test_stack_file_as_pulumi_writes_it_with_scalars_as_strings(write) -> None:
     )
     config = load_stack_config(path)
     assert (config.port_offset, config.protect, config.replicas) == (100, True, {"m": 3})
+
+
+def test_an_object_key_stored_as_json_text_reads_as_the_object(tmp_path: Path) -> None:
+    # What `pulumi config set maas:kafka '{...}'` (without --path) writes into the stack file.
+    path = tmp_path / "Pulumi.jt.yaml"
+    path.write_text("config:\n  maas:registry: 127.0.0.1:5000\n  maas:dockerHost: unix:///var/run/docker.sock\n"
+                    "  maas:kafka: '{\"bootstrapServers\": \"127.0.0.1:9092\"}'\n")
+    assert load_stack_config(path).kafka.bootstrap_servers == ("127.0.0.1:9092",)
+    path.write_text(path.read_text().replace('"127.0.0.1:9092"}', '"127.0.0.1:9092"'))
+    with pytest.raises(StackConfigError, match="must be a mapping or its JSON text"):
+        load_stack_config(path)
