@@ -54,7 +54,7 @@ def main() -> None:
     tune_for_long_lived_objects()
     try:
         stack = _stack_config()
-        specs = load_specs([models_dir()])
+        specs = load_specs([models_dir()], stack=stack)  # incl. the stack's maas:allowedSources
         resolver = Resolver(cache_dir(), registry_has=lambda repo, tag: manifest_digest(stack.registry, repo, tag) is not None,
                             check=check_loadable)
         pin = functools.lru_cache(maxsize=None)(lambda ref: pin_base_image(ref, manifest_digest))

@@ -27,6 +27,7 @@ __all__ = [
     "check_ref",
     "check_relative_path",
     "check_repository",
+    "check_source_pattern",
     "memory_bytes",
 ]
 
@@ -124,6 +125,13 @@ def check_ref(value: str) -> None:
         raise FormatProblem(exc.message, exc.fix) from None
 
 
+def check_source_pattern(value: str) -> None:
+    """One ``maas:allowedSources`` entry (:func:`maas_iac.source.urls.source_allowed`)."""
+    reason = urls.source_pattern_problem(value)
+    if reason:
+        raise FormatProblem(M.SOURCE_PATTERN.format(value=value, reason=reason), M.SOURCE_PATTERN_FIX)
+
+
 def check_relative_path(value: str) -> None:
     """A '/'-separated path inside the repository: relative, no '..', no odd characters."""
     if value.startswith("/") or value.startswith("~") or re.match(r"^[A-Za-z]:", value):
@@ -215,6 +223,7 @@ def _build_checker() -> FormatChecker:
         "network-name": _regex_check(_NETWORK, M.NETWORK_NAME),
         "git-repository": check_repository,
         "git-ref": check_ref,
+        "source-pattern": check_source_pattern,
         "relative-path": check_relative_path,
         "registry": _check_registry,
         "ip-address": _check_ip,

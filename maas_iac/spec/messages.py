@@ -114,6 +114,12 @@ from maas_iac.source.urls import (  # noqa: E402
 )
 
 REF_EMPTY = "the ref must not be empty"
+SOURCE_PATTERN = "{value!r} is not an allowed-source pattern: {reason}"
+SOURCE_PATTERN_FIX = "e.g. github.com/my-org/*, git.internal:ml/**, local or local:~/models/*"
+SOURCE_NOT_ALLOWED = "the repository is not among the sources stack {stack!r} allows ({allowed})"
+SOURCE_NOT_ALLOWED_FIX = (
+    "use a repository the stack allows, or add a pattern for it to maas:allowedSources in {where}"
+)
 PATH_ABSOLUTE = "{value!r} must be relative to the repository root"
 PATH_TRAVERSAL = "{value!r} must not contain '..' segments"
 PATH_INVALID = "{value!r} {reason}"
