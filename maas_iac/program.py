@@ -24,6 +24,7 @@ from maas_iac.gc_policy import tune_for_long_lived_objects
 from maas_iac.plan import model_service_args, resolve_spec
 from maas_iac.providers import ContainerSweeper, Network, Topic
 from maas_iac.providers.docker_image import RegistryError, manifest_digest
+from maas_iac.load_sandbox import LoadCheckSandbox
 from maas_iac.resolve import Resolver, cache_dir, check_loadable
 from maas_iac.spec import StackConfig, load_specs, load_stack_config
 
@@ -56,7 +57,7 @@ def main() -> None:
         stack = _stack_config()
         specs = load_specs([models_dir()], stack=stack)  # incl. the stack's maas:allowedSources
         resolver = Resolver(cache_dir(), registry_has=lambda repo, tag: manifest_digest(stack.registry, repo, tag) is not None,
-                            check=check_loadable)
+                            check=functools.partial(check_loadable, run=LoadCheckSandbox(image=stack.serving_base_image)))
         pin = functools.lru_cache(maxsize=None)(lambda ref: pin_base_image(ref, manifest_digest))
         resolved = [(spec, resolve_spec(resolver, spec, stack, pin)) for spec in specs]
     except MaasError as exc:
