@@ -39,9 +39,10 @@ __all__ = [
     "run_sandboxed",
 ]
 
-DEFAULT_LOAD_CHECK_IMAGE = os.environ.get("MAAS_LOAD_CHECK_IMAGE") or "127.0.0.1:5000/maas/serving:2.21.0"
-"""The project's serving image (scripts/build_serving_image.sh): it holds maas_dataplane.
-``$MAAS_LOAD_CHECK_IMAGE`` names another build of it."""
+DEFAULT_LOAD_CHECK_IMAGE = "127.0.0.1:5000/maas/serving:2.21.0"
+"""The project's serving image (scripts/build_serving_image.sh): it holds maas_dataplane."""
+IMAGE_OVERRIDE_ENV = "MAAS_LOAD_CHECK_IMAGE"
+"""When set, the image every load check runs in (e.g. a local build of the serving image)."""
 MODELS_DIR = "/models"
 """Where the version directories appear in the container, as ``/models/<version>``."""
 SANDBOX_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -165,7 +166,7 @@ class LoadCheckSandbox:
 
     ``image`` is the stack's serving base image; when that is not the project's serving image
     (e.g. ``tensorflow/serving``, which has no Python), :data:`DEFAULT_LOAD_CHECK_IMAGE` runs
-    the check. Calling it with the model name and ``{version: host directory}`` returns the
+    the check; ``$MAAS_LOAD_CHECK_IMAGE``, when set, runs every check. Calling it with the model name and ``{version: host directory}`` returns the
     sandboxed run's result."""
 
     image: str | None = None
@@ -176,7 +177,10 @@ class LoadCheckSandbox:
     def chosen_image(self) -> str:
         if self._chosen is None:
             self.client = _client(self.client)
-            if self.image and is_serving_image(self.client, self.image):
+            override = os.environ.get(IMAGE_OVERRIDE_ENV)
+            if override:
+                self._chosen = override
+            elif self.image and is_serving_image(self.client, self.image):
                 self._chosen = self.image
             else:
                 self._chosen = DEFAULT_LOAD_CHECK_IMAGE

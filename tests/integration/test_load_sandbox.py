@@ -60,11 +60,12 @@ tf.saved_model.save(m, out, signatures={"serving_default": m.steal_env, "steal_f
 
 @pytest.fixture(scope="module")
 def sandbox_image(docker_client) -> str:
+    image = os.environ.get("MAAS_LOAD_CHECK_IMAGE") or DEFAULT_LOAD_CHECK_IMAGE
     try:
-        docker_client.images.get(DEFAULT_LOAD_CHECK_IMAGE)
+        docker_client.images.get(image)
     except Exception:  # noqa: BLE001
-        pytest.fail(f"{DEFAULT_LOAD_CHECK_IMAGE} is missing; run scripts/build_serving_image.sh", pytrace=False)
-    return DEFAULT_LOAD_CHECK_IMAGE
+        pytest.fail(f"{image} is missing; run scripts/build_serving_image.sh", pytrace=False)
+    return image
 
 
 @pytest.fixture
@@ -157,9 +158,11 @@ def test_a_run_past_its_limit_is_killed_and_removed(docker_client, sandbox_image
     _no_leftover_containers(docker_client)
 
 
-def test_an_image_without_the_data_plane_falls_back_to_ours(docker_client, sandbox_image) -> None:
-    assert LoadCheckSandbox(image="maas/debian:bookworm", client=docker_client).chosen_image() == sandbox_image
-    assert LoadCheckSandbox(image="tensorflow/serving:2.19.0", client=docker_client).chosen_image() == sandbox_image
+def test_an_image_without_the_data_plane_falls_back_to_ours(docker_client, sandbox_image, monkeypatch) -> None:
+    monkeypatch.delenv("MAAS_LOAD_CHECK_IMAGE", raising=False)
+    assert LoadCheckSandbox(image="maas/debian:bookworm", client=docker_client).chosen_image() == DEFAULT_LOAD_CHECK_IMAGE
+    assert LoadCheckSandbox(image="tensorflow/serving:2.19.0",
+                            client=docker_client).chosen_image() == DEFAULT_LOAD_CHECK_IMAGE
     assert LoadCheckSandbox(image=sandbox_image, client=docker_client).chosen_image() == sandbox_image
 
 

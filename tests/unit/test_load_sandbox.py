@@ -61,6 +61,11 @@ class FakeClient:
         return self.container
 
 
+@pytest.fixture(autouse=True)
+def _no_override(monkeypatch) -> None:
+    monkeypatch.delenv("MAAS_LOAD_CHECK_IMAGE", raising=False)
+
+
 def test_the_container_is_locked_down(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "sekrit-marker")
     client = FakeClient(FakeContainer())
@@ -97,6 +102,11 @@ def test_an_image_that_is_not_ours_is_replaced_by_the_default() -> None:
 
     assert sandbox.chosen_image() == DEFAULT_LOAD_CHECK_IMAGE
     assert LoadCheckSandbox(image="missing:1", client=client).chosen_image() == DEFAULT_LOAD_CHECK_IMAGE
+
+
+def test_the_override_wins(monkeypatch) -> None:
+    monkeypatch.setenv("MAAS_LOAD_CHECK_IMAGE", "local-build:1")
+    assert LoadCheckSandbox(image="ours:1", client=FakeClient(FakeContainer())).chosen_image() == "local-build:1"
 
 
 def test_an_old_image_without_the_data_plane_is_an_infrastructure_error(tmp_path: Path) -> None:

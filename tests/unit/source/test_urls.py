@@ -177,3 +177,37 @@ def test_allowed_sources_patterns(tmp_path: Path, monkeypatch) -> None:
     assert not urls.source_allowed("ext::sh -c x", ["**", "local"])
     for bad in ["", "local:relative", "*", "a b", "host/../x"]:
         assert urls.source_pattern_problem(bad), bad
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_pieces = st.sampled_from(["https://", "ssh://", "file://", "http://", "ext::", "git@", "user:", "@", ":", "/",
+                           "..", "%2e", "-", "~", "host.example", "org", "repo.git", " ", "\n", "::", "[::1]"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_pieces | st.text(max_size=6), max_size=8).map("".join))
+def test_the_two_layers_agree_on_any_text(value: str) -> None:
+    try:
+        formats.check_repository(value)
+        spec_ok = True
+    except FormatProblem:
+        spec_ok = False
+    try:
+        source_git.check_repository(value)
+        git_ok = True
+    except SourceError:
+        git_ok = False
+    assert spec_ok == git_ok
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["https://u:{}@h.example/r", "https://{}@h.example/r", "ssh://git:{}@h.example/r",
+                        "git:{}@h.example:r"]),
+       st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=12, max_size=30))
+def test_a_secret_in_the_url_is_never_repeated(template: str, secret: str) -> None:
+    value = template.format(secret)
+    with pytest.raises(SourceError) as info:
+        source_git.check_repository(value)
+    assert secret not in str(info.value)
