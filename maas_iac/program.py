@@ -23,12 +23,14 @@ from maas_iac.components import ModelService
 from maas_iac.errors import MaasError, SpecError, StackConfigError
 from maas_iac.gc_policy import tune_for_long_lived_objects
 from maas_iac.plan import model_service_args
+from maas_iac.clients.docker import open_docker
 from maas_iac.clients.kafka import admin_client
 from maas_iac.components.model_topics import TopicArgs, kafka_topic
 from maas_iac.kafka.access import scram_users
 from maas_iac.kafka.cluster import kafka_provider
 from maas_iac.kafka import guard as topic_guard
 from maas_iac.plan import declared_topics
+from maas_iac.load_sandbox import LoadCheckSandbox
 from maas_iac.providers import ContainerSweeper, Network
 from maas_iac.resolve import ResolvedModel, Resolver, cache_dir, check_loadable
 from maas_iac.spec import STACK_CONFIG_KEYS, StackConfig, load_specs, load_stack_config
@@ -77,9 +79,10 @@ def main() -> None:
     try:
         stack = stack_config()
         connections = Connections.from_stack(stack)
-        specs = load_specs([models_dir()])
+        specs = load_specs([models_dir()], stack=stack)  # incl. the stack's maas:allowedSources
+        sandbox = LoadCheckSandbox(image=stack.serving_base_image, connect=lambda: open_docker(connections.docker))
         resolver = Resolver(
-            cache_dir(), check=check_loadable,
+            cache_dir(), check=functools.partial(check_loadable, run=sandbox),
             registry_has=lambda repo, tag: manifest_digest(connections.registry, repo, tag) is not None)
         pin = functools.lru_cache(maxsize=None)(lambda ref: pin_base_image(ref, manifest_digest))
         models = [resolver.resolve(spec, stack, pin) for spec in specs]

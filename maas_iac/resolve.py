@@ -6,8 +6,8 @@ written only when the registry lacks that tag, so an unchanged model costs one r
 look-up and no disk I/O.
 
 A context about to be built is checked first: each served version directory is loaded with
-the model server's own SavedModel loader, in a subprocess, so a corrupt version fails the
-preview (one line naming the model and version) before any image is built or replica started.
+the model server's own SavedModel loader, in a sandboxed container (the model's graph runs
+while it loads, and models are untrusted), so a corrupt version fails the preview (one line naming the model and version) before any image is built or replica started.
 A version that loaded once is remembered by its files' Git blob ids and never loaded again.
 """
 
@@ -16,15 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 from maas_iac.artifacts.context import Batching, ImageRecipe, write_context
 from maas_iac.errors import SourceError
+from maas_iac.load_sandbox import LoadCheckSandbox, SandboxResult, SandboxTimeout
 from maas_iac.source import GitMirror, Revision, read_model_tree
 from maas_iac.source.model_tree import ModelTree
 from maas_iac.spec import ModelServiceSpec, StackConfig, apply_stack_config
@@ -144,8 +143,14 @@ def _version_key(tree: ModelTree, version: int) -> str:
     return h.hexdigest()
 
 
-def check_loadable(name: str, tree: ModelTree, exported: Path, checked: Path) -> None:
+def check_loadable(name: str, tree: ModelTree, exported: Path, checked: Path, *,
+                   run: Optional[Callable[..., SandboxResult]] = None) -> None:
     """Load every served version in ``exported/<version>`` that has not loaded before.
+
+    The load runs in a sandboxed container (:mod:`maas_iac.load_sandbox`): no network, no host
+    environment, read-only mounts of the versions only. ``run`` is the runner
+    (``run(name, {version: dir}, timeout_s)``, default :class:`LoadCheckSandbox` with its
+    default image and ``docker.from_env()``).
 
     Raises :class:`SourceError` naming the model, the version and the commit when one does not
     load. Versions that loaded are recorded under ``checked`` (one empty file per content key).
@@ -154,17 +159,18 @@ def check_loadable(name: str, tree: ModelTree, exported: Path, checked: Path) ->
     todo = {v: key for v, key in todo.items() if not (checked / key).exists()}
     if not todo:
         return
-    args = [f"{v}:{exported / str(v)}" for v in sorted(todo)]
+    runner = run or LoadCheckSandbox()
     try:
-        done = subprocess.run([sys.executable, "-m", "maas_dataplane.load_check", name, *args], capture_output=True, text=True,
-                              timeout=LOAD_CHECK_TIMEOUT_S, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
-    except subprocess.TimeoutExpired:
+        done = runner(name, {v: exported / str(v) for v in sorted(todo)}, LOAD_CHECK_TIMEOUT_S)
+    except SandboxTimeout:
         raise SourceError(f"model {name}: loading version(s) {', '.join(map(str, sorted(todo)))} took more "
                           f"than {LOAD_CHECK_TIMEOUT_S}s") from None
     try:
         failures = json.loads(done.stdout.strip().splitlines()[-1])
+        if not isinstance(failures, dict):
+            raise ValueError(failures)
     except (IndexError, ValueError):
-        tail = " ".join(done.stderr.strip().splitlines()[-1:]) or f"exit status {done.returncode}"
+        tail = " ".join(done.stderr.strip().splitlines()[-1:])[-300:] or f"exit status {done.exit_code}"
         raise SourceError(f"model {name}: could not check its SavedModels: {tail}") from None
     rev = tree.revision
     if failures:

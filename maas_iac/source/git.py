@@ -5,16 +5,16 @@ mirrored once into a bare repository under the cache directory. Later resolution
 remote for the ref's commit (``git ls-remote``) and fetch only when the mirror lacks it, so an
 unchanged ref costs one round trip and no transfer.
 
-Spec files are untrusted: URLs and refs are checked again here (defence in depth, the spec
-validator checks them first), Git runs with only the ``file``, ``git``, ``ssh``, ``http`` and
-``https`` transports allowed, and every value goes to Git as a separate argument after ``--``
-or in a position where it cannot be taken as an option.
+Spec files are untrusted: URLs and refs are checked again here with the spec validator's own
+rules (:mod:`maas_iac.source.urls`; defence in depth, the spec validator checks them first),
+Git runs with only the ``file``, ``ssh`` and ``https`` transports allowed, and every value goes
+to Git as a separate argument after ``--`` or in a position where it cannot be taken as an
+option.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,18 +22,16 @@ from pathlib import Path
 import git
 
 from maas_iac.errors import SourceError
+from maas_iac.source import urls
 
 __all__ = ["Revision", "GitMirror", "check_repository", "check_ref"]
 
 _SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 _FULL_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-_TRANSPORT_HELPER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
-_ALLOWED_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://")
-_SCP_LIKE_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*$")
 
 # Transports Git may use on behalf of a spec; `ext::` and other helpers run programs.
 _GIT_ENV = {
-    "GIT_ALLOW_PROTOCOL": "file:git:ssh:http:https",
+    "GIT_ALLOW_PROTOCOL": ":".join(urls.ALLOWED_SCHEMES),
     "GIT_TERMINAL_PROMPT": "0",
     "GIT_ASKPASS": "true",
     "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
@@ -59,39 +57,23 @@ class Revision:
 def check_repository(repository: str) -> str:
     """Return the repository as a Git URL, or raise SourceError for a refused one.
 
-    Local paths (absolute or ``~/…``) become ``file://`` URLs; ``https``, ``http``, ``ssh``,
-    ``git`` and ``file`` URLs and scp-like ``user@host:path`` are accepted as they are.
+    The rules are :func:`maas_iac.source.urls.check_repository`, the same the spec validator
+    applies. Local paths (absolute or ``~/…``) become ``file://`` URLs; ``https``, ``ssh`` and
+    ``file`` URLs and scp-like ``user@host:path`` are returned as they are.
     """
-    if not repository or repository.startswith("-"):
-        raise SourceError(f"repository {repository!r} looks like a command-line option; use a URL or an absolute path")
-    if _TRANSPORT_HELPER_RE.match(repository):
-        raise SourceError(f"repository {repository!r} uses a Git transport helper ('<name>::'), which can run programs; use https://, ssh:// or a path")
-    if any(ord(c) < 0x20 for c in repository):
-        raise SourceError(f"repository {repository!r} contains control characters")
-    if repository.startswith(_ALLOWED_SCHEMES):
-        return repository
-    if _SCP_LIKE_RE.match(repository):
-        return repository
-    path = Path(os.path.expanduser(repository))
-    if not path.is_absolute():
-        raise SourceError(f"repository {repository!r} is neither a URL nor an absolute path; write it as https://…, ssh://…, file:///… or /abs/path")
-    return path.resolve().as_uri()
+    try:
+        return urls.git_url(repository)
+    except urls.UrlProblem as exc:
+        # the message never repeats the value: it may hold a credential
+        raise SourceError(f"repository refused: {exc.message}; {exc.fix}") from None
 
 
 def check_ref(ref: str) -> str:
     """Return ``ref`` if Git would accept it as a branch, tag or SHA; raise SourceError otherwise."""
-    bad = (
-        not ref
-        or ref.startswith(("-", "/"))
-        or ref.endswith((".", "/", ".lock"))
-        or ".." in ref
-        or "@{" in ref
-        or "//" in ref
-        or ref == "@"
-        or any(ord(c) < 0x21 or c in "~^:?*[\\\x7f" for c in ref)
-    )
-    if bad:
-        raise SourceError(f"ref {ref!r} is not a valid branch, tag or commit SHA")
+    try:
+        urls.check_ref(ref)
+    except urls.UrlProblem as exc:
+        raise SourceError(exc.message) from None
     return ref
 
 
@@ -151,6 +133,7 @@ class GitMirror:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             repo = git.Repo.init(path, bare=True)
+        _verify_objects(repo)
         repo.git.update_environment(**_GIT_ENV)
         return repo
 
@@ -173,6 +156,12 @@ class GitMirror:
         try:
             repo.git.fetch("--prune", "--tags", "--force", "--", url, "+refs/heads/*:refs/heads/*")
         except git.GitCommandError as exc:
+            fsck = _FSCK_ERROR.search(str(exc.stderr or ""))
+            if fsck:
+                raise SourceError(
+                    f"cannot fetch {url}: the repository holds an object Git's integrity check refuses "
+                    f"(object {fsck['sha'][:12]}: {fsck['id']}: {fsck['what'].strip()}); "
+                    f"rewrite the history without it or point source.ref at another repository") from None
             raise SourceError(f"cannot fetch {url}: {_git_reason(exc)}") from None
 
     @staticmethod
@@ -189,6 +178,22 @@ class GitMirror:
             return True
         except git.GitCommandError:
             return False
+
+
+# Objects Git's fsck refuses ('..', '.git' or '/' in tree entry names, bad modes, ...) never
+# enter a mirror: set on every mirror, old ones included.
+_FSCK_SETTINGS = {("transfer", "fsckObjects"): "true", ("fetch", "fsckObjects"): "true"}
+_FSCK_ERROR = re.compile(r"error: object (?P<sha>[0-9a-f]{7,64}): (?P<id>\w+): (?P<what>[^\n']*)")
+
+
+def _verify_objects(repo: git.Repo) -> None:
+    reader = repo.config_reader("repository")
+    missing = {k: v for k, v in _FSCK_SETTINGS.items()
+               if str(reader.get_value(k[0], k[1], "")).lower() != v}
+    if missing:
+        with repo.config_writer("repository") as writer:
+            for (section, option), value in missing.items():
+                writer.set_value(section, option, value)
 
 
 def _git_reason(exc: git.GitCommandError) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from maas_iac.errors import SpecProblem
+from maas_iac.source.urls import source_allowed
 from maas_iac.spec import messages as M
 from maas_iac.spec.model import ModelServiceSpec, SpecificVersions
 from maas_iac.spec.jsonpath import render_path
@@ -107,7 +108,8 @@ def cross_spec_problems(
 ) -> list[SpecProblem]:
     """Rules across files: unique names, unique host ports, legal and distinct topic names
     (for every stack given, else for :data:`DEFAULT_CHECK_STACK`), ports within range after
-    each stack's offset, replica overrides that name a known model."""
+    each stack's offset, replica overrides that name a known model, repositories each stack's
+    ``maas:allowedSources`` admits."""
     problems: list[SpecProblem] = []
 
     names: dict[str, LoadedSpec] = {}
@@ -149,6 +151,7 @@ def cross_spec_problems(
 
     for loaded in stacks:
         config = loaded.config
+        problems += _source_problems(specs, loaded)
         if config.port_offset:
             for item in specs:
                 for kind in ("rest", "grpc"):
@@ -176,6 +179,23 @@ def cross_spec_problems(
                         )
                     )
     return problems
+
+
+def _source_problems(specs: Sequence[LoadedSpec], loaded: LoadedStack) -> list[SpecProblem]:
+    """Every spec's repository against the stack's ``maas:allowedSources``."""
+    config = loaded.config
+    where = (loaded.doc.file if loaded.doc is not None else None) or (
+        str(config.source_file) if config.source_file else f"the config of stack {config.stack!r}")
+    allowed = ", ".join(config.allowed_sources) or "none"
+    return [
+        item.doc.problem(
+            ("source", "repository"),
+            M.SOURCE_NOT_ALLOWED.format(stack=config.stack, allowed=allowed),
+            M.SOURCE_NOT_ALLOWED_FIX.format(where=where),
+        )
+        for item in specs
+        if not source_allowed(item.spec.source.repository, config.allowed_sources)
+    ]
 
 
 def _topic_problems(specs: Sequence[LoadedSpec], stacks: Sequence[LoadedStack]) -> list[SpecProblem]:

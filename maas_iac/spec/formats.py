@@ -6,6 +6,7 @@ pass here: the schema's ``type`` reports those.
 
 The source checks (:func:`check_repository`, :func:`check_ref`, :func:`check_relative_path`)
 guard against hostile specs: the values end up on a ``git`` command line and in file paths.
+The repository and ref rules live in :mod:`maas_iac.source.urls`, shared with the Git layer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 from jsonschema import FormatChecker
 
+from maas_iac.source import urls
 from maas_iac.spec import messages as M
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "check_ref",
     "check_relative_path",
     "check_repository",
+    "check_source_pattern",
     "memory_bytes",
 ]
 
@@ -64,10 +67,7 @@ _IMAGE = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
 )
 _NETWORK = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
-_SCP_LIKE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>.*)$")
-_TRANSPORT_HELPER = re.compile(r"^(?P<helper>[A-Za-z][A-Za-z0-9+.-]*)::")
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
-_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 
 
 def _string(check: Callable[[str], None]) -> Callable[[object], bool]:
@@ -89,56 +89,19 @@ def _regex_check(pattern: re.Pattern[str], message: str, fix: str | None = None)
 
 
 def check_repository(value: str) -> None:
-    """A Git repository location that is safe to hand to ``git``.
+    """A Git repository location that is safe to hand to ``git``, by the rules of
+    :func:`maas_iac.source.urls.check_repository` (the Git layer checks with the same function).
 
     Accepted: ``https://``, ``ssh://``, ``git@host:path`` (scp-like), ``file:///abs``, an
     absolute local path and ``~/path``. Refused: transport helpers (``ext::``, any
     ``<transport>::``), a leading ``-``, whitespace and control characters, other schemes
-    (``http://``, ``git://``), ``..`` path segments and hosts that are not host names.
+    (``http://``, ``git://``), ``..`` path segments, hosts that are not host names and
+    credentials in the URL.
     """
-    if not value:
-        raise FormatProblem(M.REPO_EMPTY, M.REPO_FIX)
-    if value.startswith("-"):
-        raise FormatProblem(M.REPO_LEADING_DASH, M.REPO_FIX)
-    helper = _TRANSPORT_HELPER.match(value)
-    if helper:
-        raise FormatProblem(M.REPO_TRANSPORT_HELPER.format(helper=helper["helper"]), M.REPO_FIX)
-    if _CONTROL_OR_SPACE.search(value):
-        raise FormatProblem(M.REPO_CONTROL_CHARS, M.REPO_FIX)
-    if "://" in value:
-        scheme = value.split("://", 1)[0].lower()
-        if scheme not in ("https", "ssh", "file"):
-            raise FormatProblem(M.REPO_SCHEME.format(scheme=scheme), M.REPO_FIX)
-        try:
-            parts = urlsplit(value)
-            host = parts.hostname or ""
-            parts.port  # noqa: B018 - raises ValueError for a malformed port
-        except ValueError:
-            raise FormatProblem(M.REPO_RELATIVE.format(value=value), M.REPO_FIX) from None
-        if scheme == "file":
-            if host not in ("", "localhost") or not parts.path.startswith("/"):
-                raise FormatProblem(M.REPO_RELATIVE.format(value=value), M.REPO_FIX)
-        elif host.startswith("-") or (parts.username or "").startswith("-"):
-            raise FormatProblem(M.REPO_OPTION_HOST, M.REPO_FIX)
-        elif not _valid_host(host):
-            raise FormatProblem(M.REPO_BAD_HOST.format(host=host), M.REPO_FIX)
-        _no_traversal(parts.path)
-        return
-    if value.startswith("/"):
-        _no_traversal(value)
-        return
-    if value.startswith("~/") or value == "~":
-        _no_traversal(value[1:])
-        return
-    scp = _SCP_LIKE.match(value)
-    if scp and "/" not in value.split(":", 1)[0]:
-        if not _valid_host(scp["host"]):
-            raise FormatProblem(M.REPO_BAD_HOST.format(host=scp["host"]), M.REPO_FIX)
-        if scp["path"].startswith("-") or not scp["path"]:
-            raise FormatProblem(M.REPO_RELATIVE.format(value=value), M.REPO_FIX)
-        _no_traversal(scp["path"])
-        return
-    raise FormatProblem(M.REPO_RELATIVE.format(value=value), M.REPO_FIX)
+    try:
+        urls.check_repository(value)
+    except urls.UrlProblem as exc:
+        raise FormatProblem(exc.message, exc.fix) from None
 
 
 def _valid_host(host: str) -> bool:
@@ -153,41 +116,20 @@ def _valid_host(host: str) -> bool:
     return True
 
 
-def _no_traversal(path: str) -> None:
-    if ".." in path.split("/"):
-        raise FormatProblem(M.REPO_TRAVERSAL, M.REPO_FIX)
-
-
 def check_ref(value: str) -> None:
-    """A branch, tag or commit SHA, by ``git check-ref-format`` rules, and never an option."""
-    reason = _ref_problem(value)
+    """A branch, tag or commit SHA, by ``git check-ref-format`` rules, and never an option
+    (:func:`maas_iac.source.urls.check_ref`)."""
+    try:
+        urls.check_ref(value)
+    except urls.UrlProblem as exc:
+        raise FormatProblem(exc.message, exc.fix) from None
+
+
+def check_source_pattern(value: str) -> None:
+    """One ``maas:allowedSources`` entry (:func:`maas_iac.source.urls.source_allowed`)."""
+    reason = urls.source_pattern_problem(value)
     if reason:
-        raise FormatProblem(M.REF_INVALID.format(value=value, reason=reason), M.REF_FIX)
-
-
-def _ref_problem(value: str) -> str | None:
-    if not value:
-        return "it is empty"
-    if value.startswith("-"):
-        return "it starts with '-'"
-    if _REF_FORBIDDEN.search(value):
-        return "it contains a space, a control character or one of ~ ^ : ? * [ \\"
-    if ".." in value:
-        return "it contains '..'"
-    if "@{" in value:
-        return "it contains '@{'"
-    if value == "@":
-        return "it is '@'"
-    if value.startswith("/") or value.endswith("/") or "//" in value:
-        return "it has an empty '/'-separated component"
-    if value.endswith("."):
-        return "it ends with '.'"
-    for part in value.split("/"):
-        if part.startswith("."):
-            return "a component starts with '.'"
-        if part.endswith(".lock"):
-            return "a component ends with '.lock'"
-    return None
+        raise FormatProblem(M.SOURCE_PATTERN.format(value=value, reason=reason), M.SOURCE_PATTERN_FIX)
 
 
 def check_relative_path(value: str) -> None:
@@ -281,6 +223,7 @@ def _build_checker() -> FormatChecker:
         "network-name": _regex_check(_NETWORK, M.NETWORK_NAME),
         "git-repository": check_repository,
         "git-ref": check_ref,
+        "source-pattern": check_source_pattern,
         "relative-path": check_relative_path,
         "registry": _check_registry,
         "ip-address": _check_ip,

@@ -111,9 +111,12 @@ def _check_document(doc: Document, source_file: Path | None) -> tuple[LoadedSpec
     return (None if problems else item), problems
 
 
-def validate_paths(paths: Iterable[str | os.PathLike[str]] | None = None) -> ValidationResult:
+def validate_paths(
+    paths: Iterable[str | os.PathLike[str]] | None = None, *, stacks: Sequence[StackConfig] = ()
+) -> ValidationResult:
     """Validate every spec and stack file under ``paths`` (default :data:`DEFAULT_PATHS`),
-    including the cross-file checks. Never raises for bad input."""
+    including the cross-file checks, which also take in ``stacks`` (configs read elsewhere,
+    e.g. the Pulumi program's own stack). Never raises for bad input."""
     spec_files, stack_files, problems = find_files(DEFAULT_PATHS if paths is None else paths)
     if not spec_files and not stack_files and not problems:
         problems.append(SpecProblem(None, None, None, "$", M.NO_FILES_FOUND, M.NO_FILES_FOUND_FIX))
@@ -123,26 +126,30 @@ def validate_paths(paths: Iterable[str | os.PathLike[str]] | None = None) -> Val
         problems += found
         if item is not None:
             loaded.append(item)
-    stacks: list[LoadedStack] = []
+    loaded_stacks: list[LoadedStack] = [LoadedStack(None, config) for config in stacks]
     for name in stack_files:
         config, found, doc = check_stack_file(name)
         problems += found
         if config is not None:
-            stacks.append(LoadedStack(doc, config))
-    problems += cross_spec_problems(loaded, stacks)
+            loaded_stacks.append(LoadedStack(doc, config))
+    problems += cross_spec_problems(loaded, loaded_stacks)
     return ValidationResult(
         specs=tuple(item.spec for item in loaded),
-        stacks=tuple(s.config for s in stacks),
+        stacks=tuple(s.config for s in loaded_stacks if s.doc is not None),
         problems=tuple(sorted(problems, key=SpecProblem.sort_key)),
         spec_files=tuple(spec_files),
         stack_files=tuple(stack_files),
     )
 
 
-def load_specs(paths: Iterable[str | os.PathLike[str]] | None = None) -> list[ModelServiceSpec]:
+def load_specs(
+    paths: Iterable[str | os.PathLike[str]] | None = None, *, stack: StackConfig | None = None
+) -> list[ModelServiceSpec]:
     """Every model spec under ``paths`` (files or directories; default ``models/``), checked
-    together with any stack files among them. Raises :class:`SpecError` listing every problem."""
-    result = validate_paths(("models",) if paths is None else paths)
+    together with any stack files among them and with ``stack`` (the stack about to be
+    deployed: its allowed sources, topic names and port offset). Raises :class:`SpecError`
+    listing every problem."""
+    result = validate_paths(("models",) if paths is None else paths, stacks=(stack,) if stack else ())
     result.raise_for_problems()
     return list(result.specs)
 

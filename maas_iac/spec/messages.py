@@ -94,25 +94,32 @@ BOOTSTRAP_SERVERS = "{value!r} is not a list of Kafka bootstrap servers (host:po
 BOOTSTRAP_SERVERS_FIX = "e.g. 127.0.0.1:9092 or kafka-1:9093,kafka-2:9093"
 NETWORK_NAME = "{value!r} is not a Docker network name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"
 
-# untrusted source fields: repository, ref, path
-REPO_EMPTY = "the repository must not be empty"
-REPO_CONTROL_CHARS = "the repository contains whitespace or control characters"
-REPO_LEADING_DASH = "the repository must not start with '-' (it would be read as a git option)"
-REPO_TRANSPORT_HELPER = (
-    "transport-helper URLs ({helper}::...) are refused: they can run arbitrary commands"
+# untrusted source fields: repository, ref, path. The repository and ref texts belong to the
+# rules in maas_iac.source.urls (shared with the Git layer) and are re-exported here.
+from maas_iac.source.urls import (  # noqa: E402
+    REF_FIX,
+    REF_INVALID,
+    REPO_BAD_HOST,
+    REPO_CONTROL_CHARS,
+    REPO_CREDENTIALS,
+    REPO_CREDENTIALS_FIX,
+    REPO_EMPTY,
+    REPO_FIX,
+    REPO_LEADING_DASH,
+    REPO_OPTION_HOST,
+    REPO_RELATIVE,
+    REPO_SCHEME,
+    REPO_TRANSPORT_HELPER,
+    REPO_TRAVERSAL,
 )
-REPO_SCHEME = "URL scheme {scheme!r} is not allowed; use https://, ssh://, file:// or git@host:path"
-REPO_BAD_HOST = "the repository host {host!r} is not a valid host name"
-REPO_OPTION_HOST = "the repository host starts with '-' (ssh would read it as an option)"
-REPO_TRAVERSAL = "the repository path contains a '..' segment"
-REPO_RELATIVE = (
-    "{value!r} is neither a URL nor an absolute local path; use https://, ssh://, "
-    "git@host:path, file:///abs/path, /abs/path or ~/path"
-)
-REPO_FIX = "e.g. https://github.com/org/models.git, git@github.com:org/models.git or ~/models"
+
 REF_EMPTY = "the ref must not be empty"
-REF_INVALID = "{value!r} is not a valid Git ref: {reason}"
-REF_FIX = "use a branch, a tag or a commit SHA, e.g. main, v1 or 3f2a9c1"
+SOURCE_PATTERN = "{value!r} is not an allowed-source pattern: {reason}"
+SOURCE_PATTERN_FIX = "e.g. github.com/my-org/*, git.internal:ml/**, local or local:~/models/*"
+SOURCE_NOT_ALLOWED = "the repository is not among the sources stack {stack!r} allows ({allowed})"
+SOURCE_NOT_ALLOWED_FIX = (
+    "use a repository the stack allows, or add a pattern for it to maas:allowedSources in {where}"
+)
 PATH_ABSOLUTE = "{value!r} must be relative to the repository root"
 PATH_TRAVERSAL = "{value!r} must not contain '..' segments"
 PATH_INVALID = "{value!r} {reason}"

@@ -14,7 +14,7 @@ Merge rule — the model spec is the default, the stack overrides only these kno
 * ``portOffset`` is added to ``serving.ports.rest`` and ``serving.ports.grpc``.
 
 Everything else in the stack (registry, Docker host, Kafka, bind address, router image,
-network, protect) is stack-only and never appears in a model spec.
+network, protect, allowed sources) is stack-only and never appears in a model spec.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ STACK_CONFIG_KEYS = (
     "kafkaUsers",
     "protect",
     "network",
+    "allowedSources",
 )
 """Every key a stack may set, without the namespace."""
 DEFAULT_SERVING_BASE_IMAGE = "tensorflow/serving:2.19.0"
@@ -78,7 +79,7 @@ DEFAULT_BIND_ADDRESS = "127.0.0.1"
 _STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _PULUMI_TOP_LEVEL = ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
-_OBJECT_KEYS = ("kafka", "replicas", "kafkaUsers")
+_OBJECT_KEYS = ("kafka", "replicas", "kafkaUsers", "allowedSources")
 _INT_KEYS = ("portOffset",)
 _BOOL_KEYS = ("protect",)
 
@@ -163,6 +164,9 @@ class StackConfig:
     """Protect the stack's topics from deletion."""
     network: str | None = None
     """Docker network name; ``None`` means ``maas-<stack>``."""
+    allowed_sources: tuple[str, ...] = ("local",)
+    """``maas:allowedSources``: patterns a spec's repository must match
+    (:func:`maas_iac.source.urls.source_allowed`); unset, local sources only."""
     source_file: Path | None = field(default=None, compare=False)
     """The stack file read, if any."""
 
@@ -449,6 +453,7 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
         ),
         replicas=FrozenMap(data.get("replicas", {})),
         kafka_users=FrozenMap({name: _secret(value) for name, value in (data.get("kafkaUsers") or {}).items()}),
+        allowed_sources=tuple(data.get("allowedSources", ("local",))),
         source_file=path,
         **kw,
     )

@@ -37,7 +37,7 @@ def program_env(tmp_path: Path, monkeypatch, model_repo):
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(LOCAL_CONFIG))
     monkeypatch.setattr("maas_iac.program.manifest_digest", lambda registry, repo, tag: None)
     # The fixture's version directories are SavedModel-shaped bytes, not loadable models.
-    monkeypatch.setattr("maas_iac.program.check_loadable", lambda *args: None)
+    monkeypatch.setattr("maas_iac.program.check_loadable", lambda *args, **kwargs: None)
     return models
 
 

@@ -184,7 +184,7 @@ def _run_program(tmp_path: Path, monkeypatch, case: str) -> None:
     monkeypatch.chdir(tmp_path)  # no stacks/Pulumi.pvw.yaml here: the config comes from PULUMI_CONFIG
     monkeypatch.setattr("maas_iac.program.manifest_digest", lambda registry, repo, tag: None)
     # The mock repository's version directories are SavedModel-shaped bytes, not loadable models.
-    monkeypatch.setattr("maas_iac.program.check_loadable", lambda *args: None)
+    monkeypatch.setattr("maas_iac.program.check_loadable", lambda *args, **kwargs: None)
     # The recording's topics were live (the stack had been deployed): they are adopted.
     monkeypatch.setattr("maas_iac.program.guard_topics",
                         lambda stack, connections, models: frozenset(recorder.live_topics(stack.stack)))

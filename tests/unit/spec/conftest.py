@@ -28,7 +28,8 @@ config:
   maas:dockerHost: unix:///var/run/docker.sock
   maas:kafka:
     bootstrapServers: "127.0.0.1:9092"
-{extra}"""
+{extra}  maas:allowedSources: [github.com/example/*]
+"""
 
 
 def make_spec_text(name: str = "m", rest: int = 8501, grpc: int = 8500, source_extra: str = "") -> str:

@@ -12,7 +12,7 @@ from maas_iac.spec.formats import FormatProblem, check_ref, check_relative_path,
     "value",
     [
         "https://github.com/org/models.git",
-        "https://user@git.example.com:8443/org/models",
+        "https://git.example.com:8443/org/models",
         "ssh://git@github.com/org/models.git",
         "ssh://git@10.0.0.5:2222/srv/models.git",
         "git@github.com:org/models.git",
@@ -54,6 +54,27 @@ def test_repository_refused(value: str, message: str) -> None:
         check_repository(value)
     assert info.value.message == message
     assert info.value.fix == M.REPO_FIX
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # Over https a user name alone is a token (GitHub takes one there) or, in CI, useless:
+        # the unified rule refuses any user info in an https URL.
+        "https://ghp_sekrit-token-0123@github.com/org/models.git",
+        "https://user:sekrit-token-0123@github.com/org/models.git",
+        "http://user:sekrit-token-0123@example.com/models.git",
+        "ssh://git:sekrit-token-0123@git.example.com/org/models.git",
+        "git:sekrit-token-0123@git.example.com:org/models.git",
+    ],
+)
+def test_credentials_in_the_url_are_refused_without_repeating_them(value: str) -> None:
+    with pytest.raises(FormatProblem) as info:
+        check_repository(value)
+    assert info.value.message == M.REPO_CREDENTIALS
+    assert info.value.fix == M.REPO_CREDENTIALS_FIX
+    assert "credential helper" in info.value.fix and "ssh keys" in info.value.fix
+    assert "sekrit" not in f"{info.value.message} {info.value.fix}"
 
 
 @pytest.mark.parametrize(
