@@ -323,7 +323,8 @@ def test_the_probe_fails_until_the_model_is_available(docker_client, scratch, tm
     assert code == 1
     _wait("Docker to mark it unhealthy", lambda: _health(replica) == "unhealthy", 30, replica)
     replica.reload()
-    assert {e["ExitCode"] for e in replica.attrs["State"]["Health"]["Log"]} <= {1, 2}
+    # 1: answered, not AVAILABLE; 2: no answer yet; -1: Docker's timeout on a busy machine.
+    assert {e["ExitCode"] for e in replica.attrs["State"]["Health"]["Log"]} <= {-1, 1, 2}
     # A version lands in the (bind-mounted) base path: the server loads it, the probe passes.
     staging = tmp_path / "staging"
     export(staging, 1)
