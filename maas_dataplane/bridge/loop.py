@@ -76,6 +76,7 @@ class Bridge:
             "error_cb": self._client_error,
         })
         self._epoch = 0
+        """Counts revocations: a batch read before one is dropped."""
         self._assignment: list[TopicPartition] = []
         self.answered = 0
         self.failed = 0
@@ -91,7 +92,7 @@ class Bridge:
             self.log(f"kafka: {err.str()}")
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._epoch += 1
+        # Newly assigned partitions start from their committed offsets: nothing to drop.
         self._assignment = list(partitions)
         self.log(f"assigned {self._partitions(partitions)}")
 
@@ -178,8 +179,9 @@ class Bridge:
                     break
                 batch += self._poll(limit - len(batch), left)
         if self._epoch != epoch:
-            # A rebalance during collection: the batch straddles two assignments; drop all of
-            # it (the partitions we kept restart from their committed offsets).
+            # A rebalance during collection: the batch may straddle two assignments. Drop it
+            # and read again from the committed offsets of what is assigned now.
+            self._rewind()
             return []
         return batch
 
@@ -220,8 +222,9 @@ class Bridge:
         try:
             outcomes = self.predictor.run([RawRequest(m.value(), m.headers() or []) for m in keyed], self._wait)
         except Revoked:
-            return
-        if self._epoch != epoch:
+            outcomes = None
+        if outcomes is None or self._epoch != epoch:
+            self._rewind()
             return
         by_msg = {id(m): o for m, o in zip(keyed, outcomes)}
         offsets: dict[tuple[str, int], int] = {}
@@ -303,6 +306,10 @@ class Bridge:
             if err.fatal():
                 raise Fenced(err.str()) from None
             self.log(f"abort_transaction: {err.str()}")
+        self._rewind()
+
+    def _rewind(self) -> None:
+        """Every assigned partition back to its committed offset."""
         assignment = self.consumer.assignment()
         if not assignment:
             return

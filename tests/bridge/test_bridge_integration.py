@@ -1,0 +1,138 @@
+"""The bridge end to end: real broker, real model server, real bridge processes.
+
+Every test has its own topics; the assertions read the predictions and errors topics with
+read_committed from the beginning, so an answer counted is an answer committed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import pytest
+
+from .conftest import check_exactly_once, produce_requests
+
+pytestmark = pytest.mark.integration
+
+
+class Stream(threading.Thread):
+    """Produces ``count`` requests at about ``rate`` per second in the background."""
+
+    def __init__(self, topic: str, count: int, rate: float, prefix: str = "s") -> None:
+        super().__init__(daemon=True)
+        self.topic, self.count, self.rate, self.prefix = topic, count, rate, prefix
+        self.sent: dict[bytes, float] = {}
+
+    def run(self) -> None:
+        step = 100
+        start = time.monotonic()
+        for i in range(0, self.count, step):
+            self.sent.update(produce_requests(self.topic, i, min(step, self.count - i), prefix=self.prefix))
+            ahead = start + (i + step) / self.rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+
+
+def _wait_for(reader, topic: str, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(reader.records[topic]) < n and time.monotonic() < deadline:
+        reader.poll(0.2)
+    assert len(reader.records[topic]) >= n, f"only {len(reader.records[topic])} of {n} answers"
+
+
+def test_ten_thousand_requests_get_exactly_ten_thousand_predictions(topics, model_server, start_bridge, reader):
+    sent = produce_requests(topics.requests, 0, 10_000)
+    start_bridge(topics, model_server.target)
+    r = reader(topics.predictions, topics.errors)
+    r.until(10_000, timeout=90)
+    assert r.records[topics.errors] == []
+    check_exactly_once(r.records[topics.predictions], sent)
+
+
+def test_a_bridge_killed_mid_stream_and_restarted_still_answers_exactly_once(topics, model_server, start_bridge, reader):
+    sent = produce_requests(topics.requests, 0, 10_000)
+    r = reader(topics.predictions, topics.errors)
+    first = start_bridge(topics, model_server.target, 0, "--max-poll-records", "50")
+    _wait_for(r, topics.predictions, 2_000, timeout=60)
+    first.kill()  # SIGKILL: whatever transaction was open is left open
+    assert len(r.records[topics.predictions]) < 10_000, "the stream ended before the kill"
+    start_bridge(topics, model_server.target, 0)  # same ordinal: fences the dead one's transaction
+    r.until(10_000, timeout=90)
+    assert r.records[topics.errors] == []
+    check_exactly_once(r.records[topics.predictions], sent)
+
+
+def test_requests_that_can_never_succeed_go_to_errors_and_the_stream_goes_on(topics, model_server, start_bridge, reader):
+    from confluent_kafka import Producer
+
+    from .conftest import KAFKA
+
+    before = produce_requests(topics.requests, 0, 500, prefix="a")
+    producer = Producer({"bootstrap.servers": KAFKA})
+    bad = {
+        b"malformed": (b'{"instances": [[1.0]', [("content-type", b"application/json"), ("trace", b"t-1")]),
+        b"wrong-shape": (json.dumps({"instances": [[1.0, 2.0]]}).encode(), [("content-type", b"application/json")]),
+        b"wrong-type": (json.dumps({"instances": [["one"]]}).encode(), []),
+        b"unknown-version": (json.dumps({"instances": [[1.0]]}).encode(), [("model-version", b"99")]),
+    }
+    for key, (value, headers) in bad.items():
+        producer.produce(topics.requests, key=key, value=value, headers=headers)
+    producer.produce(topics.requests, key=None, value=json.dumps({"instances": [[1.0]]}).encode())
+    assert producer.flush(30) == 0
+    after = produce_requests(topics.requests, 500, 500, prefix="b")
+    start_bridge(topics, model_server.target)
+    r = reader(topics.predictions, topics.errors)
+    r.until(1000 + len(bad) + 1, timeout=60)
+    check_exactly_once(r.records[topics.predictions], {**before, **after})
+    errors = {m.key(): m for m in r.records[topics.errors]}
+    assert len(r.records[topics.errors]) == len(bad) + 1
+    codes = {k: dict(m.headers())["error-code"].decode() for k, m in errors.items()}
+    assert codes == {b"malformed": "INVALID_ARGUMENT", b"wrong-shape": "INVALID_ARGUMENT",
+                     b"wrong-type": "INVALID_ARGUMENT", b"unknown-version": "NOT_FOUND", None: "INVALID_ARGUMENT"}
+    for key, (value, headers) in bad.items():
+        m = errors[key]
+        assert m.value() == value, "the errors record keeps the request's value"
+        got = m.headers()
+        assert all(h in got for h in headers), "and its headers"
+        assert dict(got)["error-message"] and b":" in dict(got)["request-offset"]
+    assert b"JSON Parse error" in dict(errors[b"malformed"].headers())["error-message"]
+    assert b"shape" in dict(errors[b"wrong-shape"].headers())["error-message"]
+    assert b"no key" in dict(errors[None].headers())["error-message"]
+
+
+def test_a_model_server_restart_mid_stream_is_retried_and_nothing_goes_to_errors(topics, own_model_server, start_bridge, reader):
+    stream = Stream(topics.requests, 6_000, rate=1_000)
+    bridge = start_bridge(topics, own_model_server.target)
+    bridge.wait_assigned()
+    r = reader(topics.predictions, topics.errors)
+    stream.start()
+    _wait_for(r, topics.predictions, 1_000, timeout=60)
+    own_model_server.stop(signal.SIGKILL)
+    time.sleep(1)
+    own_model_server.start(wait=False)  # loads the model again: several seconds of UNAVAILABLE
+    stream.join()
+    own_model_server.wait_available()
+    r.until(6_000, timeout=90)
+    assert r.records[topics.errors] == []
+    check_exactly_once(r.records[topics.predictions], stream.sent)
+    assert "transient error; retrying" in bridge.log()
+
+
+def test_scaling_from_one_to_two_bridges_mid_stream_keeps_exactly_once(topics, model_server, start_bridge, reader):
+    stream = Stream(topics.requests, 15_000, rate=1_000)
+    first = start_bridge(topics, model_server.target, 0, "--max-poll-records", "50")
+    first.wait_assigned()
+    r = reader(topics.predictions, topics.errors)
+    stream.start()
+    _wait_for(r, topics.predictions, 1_000, timeout=60)
+    second = start_bridge(topics, model_server.target, 1, "--max-poll-records", "50")
+    second.wait_assigned()
+    stream.join()
+    r.until(15_000, timeout=90)
+    assert r.records[topics.errors] == []
+    check_exactly_once(r.records[topics.predictions], stream.sent)
+    assert "revoked [" in first.log(), "the first bridge gave partitions up"
+    answered_by = {dict(m.headers())["request-offset"].split(b":")[0] for m in r.records[topics.predictions]}
+    assert len(answered_by) == 3
