@@ -136,3 +136,32 @@ def test_scaling_from_one_to_two_bridges_mid_stream_keeps_exactly_once(topics, m
     assert "revoked [" in first.log(), "the first bridge gave partitions up"
     answered_by = {dict(m.headers())["request-offset"].split(b":")[0] for m in r.records[topics.predictions]}
     assert len(answered_by) == 3
+
+
+def test_maas_predict_over_rest_grpc_and_kafka(topics, model_server, start_bridge, tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import KAFKA, MODEL, REPO
+
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({MODEL: {
+        "rest": f"http://127.0.0.1:{model_server.rest_port}/v1/models/{MODEL}", "grpc": model_server.target,
+        "topics": {"requests": topics.requests, "predictions": topics.predictions, "errors": topics.errors}}}))
+    start_bridge(topics, model_server.target).wait_assigned()
+
+    def predict(via: str, body: str, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "maas_iac.cli.main", "predict", MODEL, body, "--stack", topics.stack,
+                               "--via", via, "--outputs", str(outputs), "--bootstrap-servers", KAFKA, "--timeout", "60", *extra],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    for via in ("rest", "grpc", "kafka"):
+        done = predict(via, '{"instances": [[1.0], [4.0]]}')
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"predictions": [[2.5], [4.0]]}, via
+        assert f"over {via if via != 'rest' else 'REST'}".lower() in done.stderr.lower()
+    kafka = predict("kafka", '{"instances": [[1.0]]}', "--version", "1")
+    assert "version 1" in kafka.stderr and "answered over Kafka" in kafka.stderr
+    for via in ("rest", "grpc", "kafka"):
+        wrong = predict(via, '{"instances": [[1.0, 2.0]]}')
+        assert wrong.returncode == 2 and "refused the request" in wrong.stderr, (via, wrong.stderr)
