@@ -31,6 +31,8 @@ class ModelTopicsArgs:
     requests: TopicArgs
     predictions: TopicArgs
     bootstrap_servers: str
+    errors: Optional[TopicArgs] = None
+    """``<stack>.<model>.errors``, declared when the model's bridge runs."""
     allow_destructive: bool = False
     """Opt-in for replication-factor changes and partition decreases (delete and recreate)."""
     protect: bool = False
@@ -38,7 +40,7 @@ class ModelTopicsArgs:
 
 
 class ModelTopics(pulumi.ComponentResource):
-    """``<stack>.<model>.requests`` and ``<stack>.<model>.predictions``.
+    """``<stack>.<model>.requests`` and ``<stack>.<model>.predictions`` (and ``.errors`` if given).
 
     Partitions only grow in place. A replication-factor change or a partition decrease is
     refused while the preview runs, before anything changes, unless the spec opts in.
@@ -62,8 +64,13 @@ class ModelTopics(pulumi.ComponentResource):
                 allow_destructive=args.allow_destructive,
                 opts=child,
             )
-            for role, t in (("requests", args.requests), ("predictions", args.predictions))
+            for role, t in (("requests", args.requests), ("predictions", args.predictions), ("errors", args.errors))
+            if t is not None
         }
         self.requests_topic = self.topics["requests"].name
         self.predictions_topic = self.topics["predictions"].name
-        self.register_outputs({"requests_topic": self.requests_topic, "predictions_topic": self.predictions_topic})
+        outputs = {"requests_topic": self.requests_topic, "predictions_topic": self.predictions_topic}
+        if "errors" in self.topics:
+            self.errors_topic = self.topics["errors"].name
+            outputs["errors_topic"] = self.errors_topic
+        self.register_outputs(outputs)

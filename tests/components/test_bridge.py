@@ -92,3 +92,23 @@ def test_placement_on_the_stack_network_or_the_host_for_a_loopback_broker():
     assert bridge_placement("127.0.0.1:9092", "maas-local", "local-hpt-router", "127.0.0.1", 18500) == (
         "host", "127.0.0.1:18500")
     assert bridge_placement("localhost:9092,[::1]:9092", "n", "r", "0.0.0.0", 1) == ("host", "127.0.0.1:1")
+
+
+def test_model_topics_declare_the_errors_topic_only_when_given(mocks):
+    from maas_iac.components import ModelTopics, ModelTopicsArgs, TopicArgs
+
+    @pulumi.runtime.test
+    def construct():
+        with_errors = ModelTopics("a-topics", ModelTopicsArgs(
+            requests=TopicArgs("s.a.requests", 3, 1, {}), predictions=TopicArgs("s.a.predictions", 3, 1, {}),
+            errors=TopicArgs("s.a.errors", 1, 1, {"retention.ms": "1209600000"}), bootstrap_servers="k:9092"))
+        without = ModelTopics("b-topics", ModelTopicsArgs(
+            requests=TopicArgs("s.b.requests", 1, 1, {}), predictions=TopicArgs("s.b.predictions", 1, 1, {}),
+            bootstrap_servers="k:9092"))
+        return pulumi.Output.all(with_errors.errors_topic, without.predictions_topic)
+
+    construct()
+    regs = mocks.by_name()
+    assert regs["a-topics-errors"].inputs["name"] == "s.a.errors"
+    assert regs["a-topics-errors"].inputs["config"] == {"retention.ms": "1209600000"}
+    assert "b-topics-errors" not in regs
