@@ -58,7 +58,10 @@ class Answers(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            msgs = self.consumer.consume(5000, 0.1)
+            # consume(n, timeout) waits for n records: wait for one, then take what is there
+            msgs = self.consumer.consume(1, 0.1)
+            if msgs:
+                msgs += self.consumer.consume(5000, 0)
             if self.consumer.assignment():
                 self.ready.set()
             now = time.perf_counter()

@@ -23,6 +23,7 @@ partitions back without a rebalance). An instance fenced by a newer one with its
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -75,6 +76,7 @@ class Bridge:
             "partitioner": "murmur2_random",
             "error_cb": self._client_error,
         })
+        self._trace = bool(os.environ.get("MAAS_BRIDGE_TRACE"))
         self._epoch = 0
         """Counts revocations: a batch read before one is dropped."""
         self._assignment: list[TopicPartition] = []
@@ -170,8 +172,11 @@ class Bridge:
     def _collect(self) -> list:
         epoch = self._epoch
         limit = self.config.max_poll_records
-        batch = self._poll(limit, 0.5)
+        # consume(n, timeout) waits for n records or the timeout: wait for the first one
+        # only, take what is already fetched, then linger for more.
+        batch = self._poll(1, 0.5)
         if batch:
+            batch += self._poll(limit - 1, 0)
             deadline = time.monotonic() + self.config.linger_ms / 1000
             while len(batch) < limit:
                 left = deadline - time.monotonic()
@@ -218,6 +223,7 @@ class Bridge:
 
     def _handle(self, batch: list) -> None:
         epoch = self._epoch
+        t_start = time.perf_counter()
         keyed = [m for m in batch if m.key() is not None]
         try:
             outcomes = self.predictor.run([RawRequest(m.value(), m.headers() or []) for m in keyed], self._wait)
@@ -228,6 +234,7 @@ class Bridge:
             return
         by_msg = {id(m): o for m, o in zip(keyed, outcomes)}
         offsets: dict[tuple[str, int], int] = {}
+        t_txn = time.perf_counter()
         try:
             self.producer.begin_transaction()
             now_ms = time.time() * 1000
@@ -238,7 +245,11 @@ class Bridge:
                 offsets[key] = max(offsets.get(key, -1), m.offset() + 1)
             positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
             self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 30)
+            t_commit = time.perf_counter()
             self._commit()
+            if self._trace:
+                self.log(f"trace: batch={len(batch)} predict={(t_txn - t_start) * 1000:.1f}ms "
+                         f"produce={(t_commit - t_txn) * 1000:.1f}ms commit={(time.perf_counter() - t_commit) * 1000:.1f}ms")
         except KafkaException as exc:
             err = exc.args[0]
             if err.fatal():
