@@ -25,6 +25,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _log(f"error: {err}")
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .protos import protos_only
+
+    protos_only()  # first: the protobuf modules without TensorFlow's runtime
     from maas_dataplane.model_server import grpc_runtime  # noqa: F401  (before grpc is imported)
 
     from .inference import Predictor

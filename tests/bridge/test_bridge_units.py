@@ -57,3 +57,15 @@ def test_header_lookup_is_case_insensitive_and_takes_the_last() -> None:
     assert H.header(headers, "content-type") == "application/json"
     assert H.header(headers, H.MODEL_VERSION) == "2"
     assert H.header(None, H.MODEL_VERSION) is None
+
+
+def test_the_bridge_loads_without_the_tensorflow_runtime():
+    import subprocess
+    import sys
+
+    code = ("import sys; from maas_dataplane.bridge.protos import protos_only; assert protos_only(); "
+            "import maas_dataplane.bridge.loop, maas_dataplane.bridge.inference; "
+            "print(sorted(m for m in sys.modules if m.startswith('tensorflow.python')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
