@@ -143,11 +143,12 @@ def topics(kafka_admin) -> Iterator[Topics]:
 
 
 class BridgeProcess:
-    def __init__(self, topics: Topics, target: str, log_dir: Path, ordinal: int, extra: list[str]) -> None:
+    def __init__(self, topics: Topics, target: str, log_dir: Path, ordinal: int, extra: list[str],
+                 bootstrap: str = KAFKA) -> None:
         self.log_path = log_dir / f"bridge-{ordinal}-{uuid.uuid4().hex[:4]}.log"
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "maas_dataplane.bridge", "--bootstrap-servers", KAFKA, "--stack", topics.stack,
+            [sys.executable, "-m", "maas_dataplane.bridge", "--bootstrap-servers", bootstrap, "--stack", topics.stack,
              "--model", MODEL, "--grpc-target", target, "--ordinal", str(ordinal), "--git-sha", "0" * 40,
              "--digest", "sha256:" + "d" * 64, *extra],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
@@ -184,8 +185,8 @@ class BridgeProcess:
 def start_bridge(tmp_path: Path) -> Iterator:
     bridges: list[BridgeProcess] = []
 
-    def start(topics: Topics, target: str, ordinal: int = 0, *extra: str) -> BridgeProcess:
-        b = BridgeProcess(topics, target, tmp_path, ordinal, list(extra))
+    def start(topics: Topics, target: str, ordinal: int = 0, *extra: str, bootstrap: str = KAFKA) -> BridgeProcess:
+        b = BridgeProcess(topics, target, tmp_path, ordinal, list(extra), bootstrap)
         bridges.append(b)
         return b
 
@@ -194,11 +195,12 @@ def start_bridge(tmp_path: Path) -> Iterator:
         b.stop()
 
 
-def produce_requests(topic: str, start: int, count: int, *, prefix: str = "r") -> dict[bytes, float]:
+def produce_requests(topic: str, start: int, count: int, *, prefix: str = "r", bootstrap: str = KAFKA,
+                     flush_s: float = 30) -> dict[bytes, float]:
     """``count`` requests ``{"instances": [[x]]}`` keyed ``<prefix>-<i>``; returns key -> x."""
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": KAFKA, "linger.ms": 5, "enable.idempotence": True})
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
     sent = {}
     for i in range(start, start + count):
         key = f"{prefix}-{i}".encode()
@@ -208,17 +210,17 @@ def produce_requests(topic: str, start: int, count: int, *, prefix: str = "r") -
         sent[key] = x
         if i % 2000 == 0:
             producer.poll(0)
-    assert producer.flush(30) == 0
+    assert producer.flush(flush_s) == 0
     return sent
 
 
 class Reader:
     """A read_committed reader of the predictions and errors topics from their beginning."""
 
-    def __init__(self, *topic_names: str) -> None:
+    def __init__(self, *topic_names: str, bootstrap: str = KAFKA) -> None:
         from confluent_kafka import Consumer
 
-        self.consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"reader-{uuid.uuid4().hex}",
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
                                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
                                   "enable.auto.commit": False})
         self.consumer.subscribe(list(topic_names))
@@ -250,8 +252,8 @@ class Reader:
 def reader() -> Iterator:
     readers: list[Reader] = []
 
-    def make(*topic_names: str) -> Reader:
-        r = Reader(*topic_names)
+    def make(*topic_names: str, bootstrap: str = KAFKA) -> Reader:
+        r = Reader(*topic_names, bootstrap=bootstrap)
         readers.append(r)
         return r
 

@@ -20,19 +20,29 @@ pytestmark = pytest.mark.integration
 class Stream(threading.Thread):
     """Produces ``count`` requests at about ``rate`` per second in the background."""
 
-    def __init__(self, topic: str, count: int, rate: float, prefix: str = "s") -> None:
+    def __init__(self, topic: str, count: int, rate: float, prefix: str = "s", bootstrap: str | None = None) -> None:
         super().__init__(daemon=True)
         self.topic, self.count, self.rate, self.prefix = topic, count, rate, prefix
+        self.bootstrap = bootstrap
         self.sent: dict[bytes, float] = {}
 
     def run(self) -> None:
-        step = 100
+        from confluent_kafka import Producer
+
+        from .conftest import KAFKA
+
+        producer = Producer({"bootstrap.servers": self.bootstrap or KAFKA, "linger.ms": 5, "enable.idempotence": True})
         start = time.monotonic()
-        for i in range(0, self.count, step):
-            self.sent.update(produce_requests(self.topic, i, min(step, self.count - i), prefix=self.prefix))
-            ahead = start + (i + step) / self.rate - time.monotonic()
-            if ahead > 0:
+        for i in range(self.count):
+            key = f"{self.prefix}-{i}".encode()
+            x = float(i % 1000) - 500.0
+            producer.produce(self.topic, key=key, value=json.dumps({"instances": [[x]]}).encode(),
+                             headers=[("content-type", b"application/json")])
+            self.sent[key] = x
+            producer.poll(0)
+            if i % 50 == 49 and (ahead := start + (i + 1) / self.rate - time.monotonic()) > 0:
                 time.sleep(ahead)
+        assert producer.flush(120) == 0
 
 
 def _wait_for(reader, topic: str, n: int, timeout: float) -> None:
@@ -121,7 +131,7 @@ def test_a_model_server_restart_mid_stream_is_retried_and_nothing_goes_to_errors
 
 
 def test_scaling_from_one_to_two_bridges_mid_stream_keeps_exactly_once(topics, model_server, start_bridge, reader):
-    stream = Stream(topics.requests, 15_000, rate=1_000)
+    stream = Stream(topics.requests, 10_000, rate=1_000)
     first = start_bridge(topics, model_server.target, 0, "--max-poll-records", "50")
     first.wait_assigned()
     r = reader(topics.predictions, topics.errors)
@@ -130,7 +140,7 @@ def test_scaling_from_one_to_two_bridges_mid_stream_keeps_exactly_once(topics, m
     second = start_bridge(topics, model_server.target, 1, "--max-poll-records", "50")
     second.wait_assigned()
     stream.join()
-    r.until(15_000, timeout=90)
+    r.until(10_000, timeout=90)
     assert r.records[topics.errors] == []
     check_exactly_once(r.records[topics.predictions], stream.sent)
     assert "revoked [" in first.log(), "the first bridge gave partitions up"
@@ -165,3 +175,29 @@ def test_maas_predict_over_rest_grpc_and_kafka(topics, model_server, start_bridg
     for via in ("rest", "grpc", "kafka"):
         wrong = predict(via, '{"instances": [[1.0, 2.0]]}')
         assert wrong.returncode == 2 and "refused the request" in wrong.stderr, (via, wrong.stderr)
+
+
+def test_a_broker_restart_mid_stream_keeps_exactly_once(model_server, start_bridge, reader, tmp_path):
+    """On a private broker this test owns (the shared one is never restarted)."""
+    from confluent_kafka.admin import AdminClient
+
+    from .conftest import Topics
+    from .private_broker import PrivateBroker
+
+    broker = PrivateBroker(tmp_path).start()
+    try:
+        topics = Topics(AdminClient({"bootstrap.servers": broker.bootstrap}))
+        stream = Stream(topics.requests, 6_000, rate=500, bootstrap=broker.bootstrap)
+        start_bridge(topics, model_server.target, bootstrap=broker.bootstrap).wait_assigned()
+        r = reader(topics.predictions, topics.errors, bootstrap=broker.bootstrap)
+        stream.start()
+        _wait_for(r, topics.predictions, 1_000, timeout=60)
+        broker.stop(kill=True)  # no controlled shutdown: open transactions stay open
+        time.sleep(2)
+        broker.start()
+        stream.join()
+        r.until(6_000, timeout=120)
+        assert r.records[topics.errors] == []
+        check_exactly_once(r.records[topics.predictions], stream.sent)
+    finally:
+        broker.stop()
