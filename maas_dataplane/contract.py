@@ -8,7 +8,7 @@ values and nothing else, so any image that keeps the contract can serve.
 
 from __future__ import annotations
 
-__all__ = ["GRPC_PORT", "MODEL_BASE_PATH", "MODEL_NAME_ENV", "MODEL_BASE_PATH_ENV", "REST_PORT"]
+__all__ = ["GRPC_PORT", "MODEL_BASE_PATH", "MODEL_NAME_ENV", "MODEL_BASE_PATH_ENV", "PYTHON", "REST_PORT"]
 
 GRPC_PORT = 8500
 """gRPC port inside the container (``--port``)."""
@@ -20,3 +20,7 @@ MODEL_BASE_PATH_ENV = "MODEL_BASE_PATH"
 """Environment variable naming the directory that holds ``<MODEL_NAME>/<version>/``."""
 MODEL_BASE_PATH = "/models"
 """The official image's default ``MODEL_BASE_PATH``."""
+PYTHON = "/usr/bin/python3"
+"""The ``maas/serving`` image's interpreter, by absolute path (it need not be on ``PATH``).
+A container command starting with an absolute path runs instead of the model server
+(``images/serving/entrypoint.sh``): the bridge is ``[PYTHON, "-m", "maas_dataplane.bridge"]``."""

@@ -8,20 +8,23 @@ here; the components only add the outputs of their siblings (the image's repo di
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Optional
 
 import pulumi
 
 from maas_iac.clients import Connections
 from maas_iac.components import (
-    EventArgs, ModelImageArgs, ModelServiceArgs, ModelTopicsArgs, ReplicaSettings, RouterArgs, TopicArgs,
+    BridgeArgs, EventArgs, ModelImageArgs, ModelServiceArgs, ModelTopicsArgs, ReplicaSettings, RouterArgs, TopicArgs,
 )
+from maas_iac.components.bridge import bridge_placement
 from maas_iac.kafka.access import model_acl_rules
 from maas_iac.kafka.guard import DeclaredTopic
 from maas_iac.resolve import ResolvedModel
 from maas_iac.spec import StackConfig, TopicSpec, topic_names
 
-__all__ = ["declared_topics", "model_service_args", "topic_args"]
+__all__ = ["bridge_args", "declared_topics", "model_service_args", "topic_args"]
 
 
 def topic_args(name: str, t: TopicSpec) -> TopicArgs:
@@ -34,9 +37,39 @@ def declared_topics(model: ResolvedModel, stack: StackConfig) -> list[DeclaredTo
     """The model's topics as the guard rails compare them with the live ones."""
     names = topic_names(stack.stack, model.name)
     topics = model.spec.topics
+    declared = [(names.requests, topics.requests), (names.predictions, topics.predictions)]
+    if model.spec.bridge.enabled:
+        declared.append((names.errors, topics.errors))
     return [DeclaredTopic(name=name, partitions=t.partitions, replication_factor=t.replication_factor,
                           owner=f"model {model.name}", allow_destructive=topics.allow_destructive_changes)
-            for name, t in ((names.requests, topics.requests), (names.predictions, topics.predictions))]
+            for name, t in declared]
+
+
+def bridge_args(model: ResolvedModel, stack: StackConfig, connections: Connections,
+                network: pulumi.Input[str], labels: dict[str, str]) -> Optional[BridgeArgs]:
+    """The model's Kafka inference bridge on ``stack``, or None when its spec runs none.
+
+    It runs the serving base image pinned by digest (the data plane's bridge, not the model),
+    so a model change only changes what it stamps on its answers."""
+    spec = model.spec
+    if not spec.bridge.enabled:
+        return None
+    names = topic_names(stack.stack, spec.name)
+    kafka = connections.kafka
+    router = f"{stack.stack}-{spec.name}-router"
+    placed_on, target = bridge_placement(kafka.bootstrap, network, router, stack.bind_address, spec.serving.ports.grpc)
+    secured = kafka.security_protocol != "PLAINTEXT"
+    ca_pem = Path(os.path.expanduser(kafka.ca_location)).read_text() if secured and kafka.ca_location else None
+    return BridgeArgs(
+        stack=stack.stack, model_name=spec.name, image=model.recipe.base_image, consumers=spec.bridge.consumers,
+        network=placed_on, grpc_target=target, bootstrap_servers=kafka.bootstrap,
+        requests_topic=names.requests, predictions_topic=names.predictions, errors_topic=names.errors,
+        labels={k: v for k, v in labels.items() if k != "maas.digest"}, name_prefix=f"{stack.stack}-{spec.name}-bridge",
+        git_sha=model.revision.sha, digest=model.digest, max_batch_size=spec.bridge.max_batch_size,
+        linger_ms=spec.bridge.linger_ms, security_protocol=kafka.security_protocol,
+        sasl_mechanism=kafka.sasl_mechanism if secured else None, sasl_username=kafka.sasl_username if secured else None,
+        sasl_password=kafka.to_props().get("sasl_password") if secured else None, ca_pem=ca_pem,
+        docker=connections.docker.to_props())
 
 
 def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Connections,
@@ -79,6 +112,7 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
         topics=ModelTopicsArgs(
             requests=topic_args(names.requests, spec.topics.requests),
             predictions=topic_args(names.predictions, spec.topics.predictions),
+            errors=topic_args(names.errors, spec.topics.errors) if spec.bridge.enabled else None,
             provider=kafka, allow_destructive=spec.topics.allow_destructive_changes,
             protect=stack.protect, adopt=live_topics,
             acls=tuple(model_acl_rules(names.requests, names.predictions, f"{stack.stack}.{spec.name}.",
@@ -87,4 +121,5 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
         event=EventArgs(bootstrap_servers=connections.kafka.bootstrap, topic=events_topic, stack=stack.stack,
                         git_sha=model.revision.sha, repository=spec.source.repository, digest=model.digest,
                         versions=list(model.served), kafka=kafka_props),
+        bridge=bridge_args(model, stack, connections, network, labels),
     )

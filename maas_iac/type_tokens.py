@@ -8,7 +8,7 @@ keywords (``pulumi-python:dynamic/<module>:<name>``), which a test keeps equal t
 from __future__ import annotations
 
 __all__ = [
-    "CONTAINER", "CONTAINER_SWEEPER", "KAFKA_ACL", "KAFKA_PROVIDER", "KAFKA_SCRAM_USER", "LEGACY_TOPIC",
+    "BRIDGE", "CONTAINER", "CONTAINER_SWEEPER", "KAFKA_ACL", "KAFKA_PROVIDER", "KAFKA_SCRAM_USER", "LEGACY_TOPIC",
     "MODEL_IMAGE", "MODEL_SERVICE", "MODEL_TOPICS", "MODEL_VERSION_EVENT", "NETWORK", "REGISTRY_IMAGE",
     "ROUTER", "SERVING_REPLICAS", "TOPIC",
 ]
@@ -18,6 +18,7 @@ MODEL_IMAGE = "maas:index:ModelImage"
 SERVING_REPLICAS = "maas:index:ServingReplicas"
 ROUTER = "maas:index:Router"
 MODEL_TOPICS = "maas:index:ModelTopics"
+BRIDGE = "maas:index:Bridge"
 
 NETWORK = "pulumi-python:dynamic/docker:Network"
 CONTAINER = "pulumi-python:dynamic/docker:Container"

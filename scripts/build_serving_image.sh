@@ -4,8 +4,8 @@
 #
 #   scripts/build_serving_image.sh [--extra-ca FILE] [--online] [--no-push]
 #
-# The pinned wheels (tensorflow-cpu, grpcio, protobuf, tensorflow-serving-api, and their
-# dependencies) are downloaded on the host once into
+# The pinned wheels (tensorflow-cpu, grpcio, protobuf, tensorflow-serving-api, confluent-kafka
+# for the Kafka bridge, and their dependencies) are downloaded on the host once into
 # $MAAS_CACHE/wheels-<hash> and copied into the build context, so `docker build` needs no
 # network. --extra-ca FILE adds a CA bundle for pip inside the build (with --online, for an
 # index behind a TLS-intercepting proxy). The image is pushed to $MAAS_REGISTRY
@@ -36,7 +36,8 @@ done
 docker image inspect "$BASE" >/dev/null 2>&1 || die "base image $BASE not found: build it first (scripts/build_base_images.sh)"
 
 pin() { grep -iE "^$1==" "$MAAS_ROOT/$2" | head -n1; }
-REQS=$(printf '%s\n' "$(pin tensorflow-cpu requirements.txt)" "$(pin grpcio requirements.txt)" "$(pin protobuf requirements.txt)")
+REQS=$(printf '%s\n' "$(pin tensorflow-cpu requirements.txt)" "$(pin grpcio requirements.txt)" "$(pin protobuf requirements.txt)" \
+    "$(pin confluent-kafka requirements.txt)")
 NODEPS=$(pin tensorflow-serving-api requirements-serving-api.txt)
 PIP_PIN="pip==$("$PYTHON" -m pip --version | awk '{print $2}')"
 # Debian bookworm: CPython 3.11, glibc 2.36 (pip does not widen an explicit --platform by itself).

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pulumi
 
 from maas_iac import type_tokens
+from maas_iac.components.bridge import Bridge, BridgeArgs
 from maas_iac.components.model_image import ModelImage, ModelImageArgs
 from maas_iac.components.model_topics import ModelTopics, ModelTopicsArgs
 from maas_iac.components.router import Router, RouterArgs
@@ -42,13 +43,16 @@ class ModelServiceArgs:
     router: RouterArgs
     topics: ModelTopicsArgs
     event: EventArgs
+    bridge: Optional[BridgeArgs] = None
+    """The model's Kafka inference bridge, when its spec runs one."""
 
 
 class ModelService(pulumi.ComponentResource):
     """A model service: image, replicas, router, topics and its deployment event.
 
     Children are named after the service (``<name>-image``, ``<name>-replicas``,
-    ``<name>-router``, ``<name>-topics``, ``<name>-deployed``); these names are the resources'
+    ``<name>-router``, ``<name>-topics``, ``<name>-bridge`` when the spec runs one,
+    ``<name>-deployed``); these names are the resources'
     identity in the state and must not change casually.
     """
 
@@ -82,8 +86,13 @@ class ModelService(pulumi.ComponentResource):
         self.image = image.repo_digest
         self.requests_topic = topics.requests_topic
         self.predictions_topic = topics.predictions_topic
-        self.container_ids = pulumi.Output.all(replicas.container_ids, router.container.container_id).apply(
-            lambda ids: [*ids[0], ids[1]])
+        bridge_ids: pulumi.Output[list[str]] = pulumi.Output.from_input([])
+        if args.bridge is not None:
+            bridge = Bridge(f"{name}-bridge", args.bridge,
+                            pulumi.ResourceOptions(parent=self, depends_on=[router, topics]))
+            bridge_ids = bridge.container_ids
+        self.container_ids = pulumi.Output.all(replicas.container_ids, router.container.container_id,
+                                               bridge_ids).apply(lambda ids: [*ids[0], ids[1], *ids[2]])
         self.register_outputs({
             "rest_endpoint": self.rest_endpoint,
             "grpc_endpoint": self.grpc_endpoint,

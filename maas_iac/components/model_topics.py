@@ -32,6 +32,8 @@ class ModelTopicsArgs:
     predictions: TopicArgs
     provider: Optional[pulumi.ProviderResource] = None
     """The stack's pulumi-kafka provider (:func:`maas_iac.kafka.cluster.kafka_provider`)."""
+    errors: Optional[TopicArgs] = None
+    """``<stack>.<model>.errors``, declared when the model's bridge runs."""
     allow_destructive: bool = False
     """The spec's opt-in for changes that recreate a topic (checked before registration by
     :mod:`maas_iac.kafka.guard`; without it such a change never reaches the engine)."""
@@ -61,7 +63,7 @@ def kafka_topic(name: str, t: TopicArgs, *, provider: Optional[pulumi.ProviderRe
 
 
 class ModelTopics(pulumi.ComponentResource):
-    """``<stack>.<model>.requests`` and ``<stack>.<model>.predictions``.
+    """``<stack>.<model>.requests`` and ``<stack>.<model>.predictions`` (and ``.errors`` if given).
 
     Partitions grow and declared config keys change in place. A change that would recreate a
     topic is refused before registration unless the spec opts in.
@@ -76,9 +78,16 @@ class ModelTopics(pulumi.ComponentResource):
         self.topics = {
             role: kafka_topic(f"{name}-{role}", t, provider=args.provider, adopt=t.name in args.adopt,
                               parent=self, protect=args.protect)
-            for role, t in (("requests", args.requests), ("predictions", args.predictions))
+            for role, t in (("requests", args.requests), ("predictions", args.predictions), ("errors", args.errors))
+            if t is not None
         }
         self.acls = acl_resources(f"{name}-acl", list(args.acls), provider=args.provider, parent=self)
         self.requests_topic = self.topics["requests"].name
         self.predictions_topic = self.topics["predictions"].name
-        self.register_outputs({"requests_topic": self.requests_topic, "predictions_topic": self.predictions_topic})
+        self.errors_topic = self.topics["errors"].name if "errors" in self.topics else None
+        """``<stack>.<model>.errors``, when declared."""
+        outputs = {"requests_topic": self.requests_topic, "predictions_topic": self.predictions_topic}
+        if "errors" in self.topics:
+            self.errors_topic = self.topics["errors"].name
+            outputs["errors_topic"] = self.errors_topic
+        self.register_outputs(outputs)

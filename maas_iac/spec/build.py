@@ -15,6 +15,7 @@ from maas_iac.spec.formats import memory_bytes
 from maas_iac.spec.model import (
     AllVersions,
     Batching,
+    Bridge,
     FrozenMap,
     Health,
     LatestVersions,
@@ -66,6 +67,13 @@ def _topic(data: _Data) -> TopicSpec:
             },
         ),
         config=FrozenMap(config),
+    )
+
+
+def _bridge(data: _Data, *, declares_topics: bool) -> Bridge:
+    return Bridge(
+        enabled=data.get("enabled", declares_topics),
+        **_kw(data, {"consumers": "consumers", "maxBatchSize": "max_batch_size", "lingerMs": "linger_ms"}),
     )
 
 
@@ -136,8 +144,10 @@ def build_spec(data: _Data, source_file: Path | None = None) -> ModelServiceSpec
                 produce_requests=tuple(topics.get("access", {}).get("produceRequests", ())),
                 read_predictions=tuple(topics.get("access", {}).get("readPredictions", ())),
             ),
+            errors=_topic(topics.get("errors", {})),
             **_kw(topics, {"allowDestructiveChanges": "allow_destructive_changes"}),
         ),
+        bridge=_bridge(data.get("bridge", {}), declares_topics="topics" in data),
         rollout=Rollout(
             **_kw(rollout, {"strategy": "strategy", "healthTimeoutSeconds": "health_timeout_seconds"})
         ),

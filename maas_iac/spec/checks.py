@@ -58,7 +58,7 @@ def _where(doc: Document, path: DocPath) -> str:
 
 def spec_problems(item: LoadedSpec) -> list[SpecProblem]:
     """Rules within one spec: distinct ports, labels on served versions, reserved variables,
-    topic config that repeats a typed field."""
+    topic config that repeats a typed field, no more bridge consumers than request partitions."""
     doc, spec = item.doc, item.spec
     problems: list[SpecProblem] = []
     ports = spec.serving.ports
@@ -88,7 +88,16 @@ def spec_problems(item: LoadedSpec) -> list[SpecProblem]:
                     prefer_key=True,
                 )
             )
-    for topic in ("requests", "predictions"):
+    bridge, partitions = spec.bridge, spec.topics.requests.partitions
+    if bridge.enabled and bridge.consumers > partitions:
+        problems.append(
+            doc.problem(
+                ("bridge", "consumers"),
+                M.BRIDGE_CONSUMERS_EXCEED_PARTITIONS.format(consumers=bridge.consumers, partitions=partitions),
+                M.BRIDGE_CONSUMERS_EXCEED_PARTITIONS_FIX.format(consumers=bridge.consumers, partitions=partitions),
+            )
+        )
+    for topic in ("requests", "predictions", "errors"):
         config = getattr(spec.topics, topic).config
         for key, field_name in _SHADOWED_CONFIG.items():
             if key in config:

@@ -142,6 +142,11 @@ TOPIC_NAME_COLLISION = "topic name {topic!r} collides with {other!r} (Kafka trea
 TOPIC_NAME_COLLISION_FIX = "rename the model or the stack; topic names must stay distinct per Kafka cluster"
 TOPIC_CONFIG_SHADOWS = "config key {key!r} duplicates the field {field!r}"
 TOPIC_CONFIG_SHADOWS_FIX = "set {field!r} instead and remove {key!r} from config"
+BRIDGE_CONSUMERS_EXCEED_PARTITIONS = (
+    "bridge.consumers is {consumers} but the requests topic has {partitions} partition(s): "
+    "a consumer without a partition would idle"
+)
+BRIDGE_CONSUMERS_EXCEED_PARTITIONS_FIX = "lower bridge.consumers to {partitions} or raise topics.requests.partitions to {consumers}"
 ENV_RESERVED = "environment variable {name!r} is set by maas-iac and cannot be overridden"
 ENV_RESERVED_FIX = "remove {name!r} from serving.env"
 

@@ -23,6 +23,7 @@ __all__ = [
     "KIND",
     "AllVersions",
     "Batching",
+    "Bridge",
     "FrozenMap",
     "Health",
     "LatestVersions",
@@ -255,10 +256,28 @@ class Topics:
     """``<stack>.<model>.requests``."""
     predictions: TopicSpec = field(default_factory=TopicSpec)
     """``<stack>.<model>.predictions``."""
+    errors: TopicSpec = field(default_factory=TopicSpec)
+    """``<stack>.<model>.errors``: requests the bridge can never answer (when it is enabled)."""
     allow_destructive_changes: bool = False
     """Opt-in for replication-factor changes and partition decreases."""
     access: TopicAccess = field(default_factory=TopicAccess)
     """Who may produce requests and read predictions (ACLs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """``bridge``: the Kafka inference bridge answering the requests topic exactly once."""
+
+    enabled: bool = False
+    """Whether bridge instances run. A spec document that declares ``topics`` turns it on
+    unless it says ``enabled: false``; built in code, it is off unless asked for."""
+    consumers: int = 1
+    """Bridge instances (consumers in the group ``<stack>.<model>.bridge``); at most the
+    requests topic's partitions."""
+    max_batch_size: int = 64
+    """Most rows the bridge stacks into one Predict call."""
+    linger_ms: int = 5
+    """How long the bridge waits to fill a batch after its first request, in milliseconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +302,8 @@ class ModelServiceSpec:
     """Replicas, router and server settings."""
     topics: Topics = field(default_factory=Topics)
     """Kafka topics."""
+    bridge: Bridge = field(default_factory=Bridge)
+    """The Kafka inference bridge."""
     rollout: Rollout = field(default_factory=Rollout)
     """Rollout behaviour."""
     api_version: str = API_VERSION

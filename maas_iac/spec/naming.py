@@ -26,20 +26,23 @@ _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 @dataclass(frozen=True, slots=True)
 class TopicNames:
-    """The two topics of one model on one stack."""
+    """The topics of one model on one stack (iterating gives the requests and predictions
+    topics; ``errors`` exists when the model's bridge runs)."""
 
     requests: str
     """``<stack>.<model>.requests``."""
     predictions: str
     """``<stack>.<model>.predictions``."""
+    errors: str = ""
+    """``<stack>.<model>.errors``: requests the bridge can never answer."""
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter((self.requests, self.predictions))
 
 
 def topic_names(stack: str, model: str) -> TopicNames:
-    """The requests and predictions topic names of ``model`` on ``stack``."""
-    return TopicNames(f"{stack}.{model}.requests", f"{stack}.{model}.predictions")
+    """The requests, predictions and errors topic names of ``model`` on ``stack``."""
+    return TopicNames(f"{stack}.{model}.requests", f"{stack}.{model}.predictions", f"{stack}.{model}.errors")
 
 
 def events_topic(stack: str) -> str:

@@ -105,6 +105,6 @@ RETIRED = {type_tokens.LEGACY_TOPIC}
 def test_every_token_is_covered() -> None:
     # A token added to type_tokens without a registration check here fails this test.
     named = {getattr(type_tokens, n) for n in type_tokens.__all__}
-    components = {type_tokens.MODEL_SERVICE, type_tokens.MODEL_IMAGE, type_tokens.SERVING_REPLICAS,
+    components = {type_tokens.BRIDGE, type_tokens.MODEL_SERVICE, type_tokens.MODEL_IMAGE, type_tokens.SERVING_REPLICAS,
                   type_tokens.ROUTER, type_tokens.MODEL_TOPICS}
     assert named == set(DYNAMIC) | set(KAFKA) | {type_tokens.TOPIC} | RETIRED | components
