@@ -237,10 +237,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(413, _error_body(
                 f"Request body of {err.args[0]} bytes exceeds the limit of {self.server.max_body_bytes} "
                 "bytes (--rest_api_max_body_bytes)"))
+            self._linger()
             return
         except _Busy:
             self.close_connection = True
             self._reply(503, _error_body("Too many request bodies in flight; retry later"))
+            self._linger()
             return
         except (ValueError, OSError):
             self.close_connection = True
@@ -297,6 +299,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(500, _error_body(f"Internal error: {err}"))
         finally:
             metrics.record_request(model_name, status, api, "REST", (time.perf_counter() - start) * 1e6)
+
+    def _linger(self) -> None:
+        """After refusing a body unread: stop writing, then read and drop what the client
+        is still sending for a moment, so closing does not reset the connection before the
+        client has read the answer. Nothing read is kept."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.5)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and self.connection.recv(65536):
+                pass
+        except OSError:
+            pass
 
     def _metrics(self, path: str, prometheus: str) -> None:
         if path != prometheus:
