@@ -106,6 +106,8 @@ class ModelManager:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.served_once = False
+        """Some version has been AVAILABLE at some point."""
 
     # ---------------------------------------------------------------- configuration
     def apply_config(self, models: list[ModelConfig]) -> list[str]:
@@ -293,6 +295,8 @@ class ModelManager:
         views = dict(self._views)
         views[model.config.name] = _View(available, dict(model.labels), latest)
         self._views = views
+        if latest is not None:
+            self.served_once = True
 
     # ---------------------------------------------------------------- lookups
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> LoadedVersion:

@@ -137,15 +137,14 @@ class ModelServer:
             signal.signal(sig, self._on_signal)
         # Short waits: a signal delivered to another thread only runs its Python handler once
         # the main thread wakes up.
-        served = False
         empty_since = None
         grace = o.exit_without_models_seconds
         while not self._stop.wait(0.2):
             if grace <= 0:
                 continue
             if self.manager.any_available():
-                served, empty_since = True, None
-            elif served:
+                empty_since = None
+            elif self.manager.served_once:
                 now = time.monotonic()
                 empty_since = empty_since or now
                 if now - empty_since >= grace:
