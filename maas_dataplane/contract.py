@@ -20,7 +20,7 @@ MODEL_BASE_PATH_ENV = "MODEL_BASE_PATH"
 """Environment variable naming the directory that holds ``<MODEL_NAME>/<version>/``."""
 MODEL_BASE_PATH = "/models"
 """The official image's default ``MODEL_BASE_PATH``."""
-PYTHON = "/usr/bin/python3"
+PYTHON = "/opt/maas/python/bin/python3"
 """The ``maas/serving`` image's interpreter, by absolute path (it need not be on ``PATH``).
 A container command starting with an absolute path runs instead of the model server
 (``images/serving/entrypoint.sh``): the bridge is ``[PYTHON, "-m", "maas_dataplane.bridge"]``."""

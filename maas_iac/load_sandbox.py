@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from maas_dataplane.contract import PYTHON
 from maas_iac.errors import InfrastructureError
 
 __all__ = [
@@ -196,7 +197,7 @@ class LoadCheckSandbox:
         args = [f"{v}:{MODELS_DIR}/{v}" for v in sorted(versions)]
         limits = self.limits if timeout_s is None else SandboxLimits(
             self.limits.memory, self.limits.cpus, self.limits.pids, self.limits.tmp_size, timeout_s)
-        result = run_sandboxed(self.client, image, ["python3", "-m", "maas_dataplane.load_check", model, *args],
+        result = run_sandboxed(self.client, image, [PYTHON, "-m", "maas_dataplane.load_check", model, *args],
                                mounts=mounts, limits=limits)
         if result.exit_code and "No module named 'maas_dataplane'" in result.stderr:
             raise InfrastructureError(f"the load check image {image} has no maas_dataplane (an older build?); "

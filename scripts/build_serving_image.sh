@@ -66,7 +66,8 @@ fi
 
 CONTEXT=$(mktemp -d "${TMPDIR:-/tmp}/maas-serving-context.XXXXXX")
 trap 'rm -rf "$CONTEXT"' EXIT
-cp "$MAAS_ROOT/images/serving/Dockerfile" "$MAAS_ROOT/images/serving/entrypoint.sh" "$CONTEXT/"
+cp "$MAAS_ROOT/images/serving/Dockerfile" "$MAAS_ROOT/images/serving/entrypoint.sh" \
+    "$MAAS_ROOT/images/serving/tensorflow_model_server" "$CONTEXT/"
 mkdir -p "$CONTEXT/wheels" "$CONTEXT/certs" "$CONTEXT/app"
 cp -l "$WHEELS"/* "$CONTEXT/wheels/" 2>/dev/null || cp "$WHEELS"/* "$CONTEXT/wheels/"
 # Only the data plane goes into the image: its Python sources, nothing of the control plane.

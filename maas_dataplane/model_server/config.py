@@ -47,12 +47,20 @@ class ModelConfig:
         return dict(self.labels)
 
 
-def parse_config_text(text: str) -> model_server_config_pb2.ModelServerConfig:
+def parse_config_text(text: str, path: str | None = None) -> model_server_config_pb2.ModelServerConfig:
+    """Parse a ModelServerConfig text proto. As TF Serving: protobuf's own complaint is logged
+    (``Error parsing text-format tensorflow.serving.ModelServerConfig: 1:1: ...``) and the
+    error is ``Invalid protobuf file: '<path>'`` (INVALID_ARGUMENT)."""
     config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as err:
-        raise ServingError("INVALID_ARGUMENT", f"Invalid model config: {err}") from None
+        from . import log
+
+        log.error("text_format", f"Error parsing text-format tensorflow.serving.ModelServerConfig: {err}")
+        if path is None:
+            raise ServingError("INVALID_ARGUMENT", f"Invalid model config: {err}") from None
+        raise ServingError("INVALID_ARGUMENT", f"Invalid protobuf file: '{path}'") from None
     return config
 
 
@@ -61,8 +69,8 @@ def load_config_file(path: str) -> model_server_config_pb2.ModelServerConfig:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as err:
-        raise ServingError("NOT_FOUND", f"Could not read model config file {path}: {err.strerror}") from None
-    return parse_config_text(text)
+        raise ServingError("NOT_FOUND", f"{path}; {err.strerror}") from None
+    return parse_config_text(text, path)
 
 
 def _policy(cfg) -> VersionPolicy:

@@ -1,15 +1,23 @@
 """gRPC: ``tensorflow.serving.PredictionService`` and ``tensorflow.serving.ModelService``.
 
-PredictionService: ``Predict`` and ``GetModelMetadata``; ``Classify``, ``Regress`` and
-``MultiInference`` answer UNIMPLEMENTED. ModelService: ``GetModelStatus`` and
-``HandleReloadConfigRequest`` (the new config replaces the old one; models absent from it are
-unloaded). Servicers are the official generated base classes, so the wire contract is the
-one in ``tensorflow_serving/apis``.
+PredictionService: ``Predict``, ``Classify``, ``Regress``, ``MultiInference`` and
+``GetModelMetadata``. ModelService: ``GetModelStatus`` and ``HandleReloadConfigRequest`` (the
+new config replaces the old one; models absent from it are unloaded). Servicers are the
+official generated base classes, so the wire contract is the one in ``tensorflow_serving/apis``.
+A request without a ``model_spec`` fails with TF Serving's ``Missing ModelSpec``, one with an
+empty model name with ``ModelSpec has no name specified.`` (both INVALID_ARGUMENT).
+
+Listening: TCP (``--port``) and, with ``--grpc_socket_path``, a Unix socket too. Server
+options as TF Serving sets them: messages up to INT32_MAX bytes, then
+``--grpc_channel_arguments`` (``key=value,key=value``; integer values as integers), so e.g.
+``grpc.max_receive_message_length=1048576`` bounds what a client may send.
 """
 
 from __future__ import annotations
 
 from concurrent import futures
+
+import time
 
 import grpc
 from tensorflow_serving.apis import (
@@ -19,12 +27,21 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from . import log
+from . import log, metrics
 from .errors import ServingError
 from .service import ModelService, status_proto
 from .tensors import tensor_from_proto, tensor_to_proto
 
 __all__ = ["GrpcServer"]
+
+
+INT32_MAX = 2**31 - 1
+
+
+def _request_spec(request):
+    if not request.HasField("model_spec"):
+        raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
+    return _spec(request.model_spec)
 
 
 def _spec(model_spec):
@@ -42,9 +59,24 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, service: ModelService) -> None:
         self._service = service
 
-    def Predict(self, request, context):
+    def _observe(self, api: str, request, context, work):
+        start = time.perf_counter()
+        status = "OK"
         try:
-            name, version, label = _spec(request.model_spec)
+            return work()
+        except ServingError as err:
+            status = err.code
+            _abort(context, err)
+        except Exception:
+            status = "UNKNOWN"
+            raise
+        finally:
+            metrics.record_request(request.model_spec.name, status, api, "GRPC",
+                                   (time.perf_counter() - start) * 1e6)
+
+    def Predict(self, request, context):
+        def work():
+            name, version, label = _request_spec(request)
             lv, sig = self._service.signature(name, version, label, request.model_spec.signature_name)
             inputs = {alias: tensor_from_proto(t, alias) for alias, t in request.inputs.items()}
             outputs = self._service.predict(lv, sig, inputs, list(request.output_filter))
@@ -55,24 +87,35 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             for alias, (array, dtype) in outputs.items():
                 response.outputs[alias].CopyFrom(tensor_to_proto(array, dtype))
             return response
-        except ServingError as err:
-            _abort(context, err)
+
+        return self._observe("Predict", request, context, work)
 
     def GetModelMetadata(self, request, context):
         try:
-            name, version, label = _spec(request.model_spec)
+            name, version, label = _request_spec(request)
             return self._service.metadata(name, version, label, list(request.metadata_field))
         except ServingError as err:
             _abort(context, err)
 
     def Classify(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Classify is not supported by this model server; use Predict")
+        def work():
+            name, version, label = _request_spec(request)
+            return self._service.classify(name, version, label, request.model_spec.signature_name, request.input)
+
+        return self._observe("Classify", request, context, work)
 
     def Regress(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Regress is not supported by this model server; use Predict")
+        def work():
+            name, version, label = _request_spec(request)
+            return self._service.regress(name, version, label, request.model_spec.signature_name, request.input)
+
+        return self._observe("Regress", request, context, work)
 
     def MultiInference(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported by this model server")
+        try:
+            return self._service.multi_inference(request)
+        except ServingError as err:
+            _abort(context, err)
 
 
 class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -82,9 +125,9 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     def GetModelStatus(self, request, context):
         try:
-            if not request.HasField("model_spec"):
-                raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
-            name, version, label = _spec(request.model_spec)
+            name, version, label = _request_spec(request)
+            if not name:
+                raise ServingError("NOT_FOUND", "Could not find any versions of model ")
             return status_proto(self._service.status(name, version, label), draining=self._service.draining)
         except ServingError as err:
             _abort(context, err)
@@ -110,21 +153,47 @@ def _code(name: str) -> int:
     return error_codes_pb2.Code.Value(name)
 
 
+def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """``--grpc_channel_arguments``: ``key=value`` pairs separated by commas; a value that
+    parses as a 32-bit integer is passed as one, any other as a string (server.cc)."""
+    out: list[tuple[str, int | str]] = []
+    for item in text.split(",") if text else []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--grpc_channel_arguments: not key=value: {item!r}")
+        key, value = key.strip(), value.strip()
+        try:
+            number = int(value)
+            out.append((key, number) if -(2**31) <= number <= INT32_MAX else (key, value))
+        except ValueError:
+            out.append((key, value))
+    return out
+
+
 class GrpcServer:
-    def __init__(self, host: str, port: int, service: ModelService, reload, max_threads: int = 32) -> None:
+    def __init__(self, host: str, port: int, service: ModelService, reload, max_threads: int = 32,
+                 *, socket_path: str = "", channel_arguments: str = "") -> None:
+        options = {
+            "grpc.max_receive_message_length": INT32_MAX,
+            "grpc.max_send_message_length": INT32_MAX,
+            "grpc.so_reuseport": 0,
+        }
+        options.update(parse_channel_arguments(channel_arguments))
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
-            options=[
-                ("grpc.max_receive_message_length", -1),
-                ("grpc.max_send_message_length", -1),
-                ("grpc.so_reuseport", 0),
-            ],
+            options=list(options.items()),
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_PredictionService(service), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(service, reload), self._server)
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
-        if self.port == 0:
-            raise OSError(f"could not bind gRPC port {host}:{port}")
+        self.port = 0
+        if port:
+            self.port = self._server.add_insecure_port(f"{host}:{port}")
+            if self.port == 0:
+                raise OSError(f"could not bind gRPC port {host}:{port}")
+        self.socket_path = socket_path
+        if socket_path:
+            if self._server.add_insecure_port(f"unix:{socket_path}") == 0:
+                raise OSError(f"could not listen on the gRPC Unix socket {socket_path}")
 
     def start(self) -> None:
         self._server.start()

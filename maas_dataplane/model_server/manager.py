@@ -26,10 +26,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import log
+from . import log, metrics
 from .config import ModelConfig
 from .errors import ServingError, error_code_of
-from .servable import LoadedVersion
+from .servable import LoadedVersion, has_model_files
 
 __all__ = ["ModelManager", "VersionStatus"]
 
@@ -66,10 +66,10 @@ def _sid(name: str, version: int) -> str:
     return f"{{name: {name} version: {version}}}"
 
 
-def _fingerprint(path: str) -> tuple | None:
-    """Every file's (relative path, size, mtime); None when there is no saved_model.pb yet."""
-    if not (os.path.isfile(os.path.join(path, "saved_model.pb"))
-            or os.path.isfile(os.path.join(path, "saved_model.pbtxt"))):
+def _fingerprint(path: str, prefer_tflite: bool = False) -> tuple | None:
+    """Every file's (relative path, size, mtime); None when there is no saved_model.pb yet
+    (nor a model.tflite, with ``--prefer_tflite_model``)."""
+    if not has_model_files(path, prefer_tflite):
         return None
     entries = []
     for root, dirs, files in os.walk(path):
@@ -97,14 +97,17 @@ def _version_dirs(base_path: str) -> dict[int, str]:
 
 
 class ModelManager:
-    def __init__(self, *, batching=None, poll_seconds: int = 1) -> None:
+    def __init__(self, *, batching=None, poll_seconds: int = 1, prefer_tflite: bool = False) -> None:
         self._batching = batching
+        self._prefer_tflite = prefer_tflite
         self._poll_seconds = poll_seconds
         self._models: dict[str, _Model] = {}
         self._views: dict[str, _View] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.served_once = False
+        """Some version has been AVAILABLE at some point."""
 
     # ---------------------------------------------------------------- configuration
     def apply_config(self, models: list[ModelConfig]) -> list[str]:
@@ -169,11 +172,11 @@ class ModelManager:
     # ---------------------------------------------------------------- the rules
     def _stable_dirs(self, model: _Model, settle: float) -> dict[int, str]:
         dirs = _version_dirs(model.config.base_path)
-        prints = {v: _fingerprint(p) for v, p in dirs.items()}
+        prints = {v: _fingerprint(p, self._prefer_tflite) for v, p in dirs.items()}
         unsettled = [v for v, fp in prints.items() if fp is not None and model.fingerprints.get(v) != fp]
         if unsettled and settle > 0:
             time.sleep(settle)
-            again = {v: _fingerprint(dirs[v]) for v in unsettled}
+            again = {v: _fingerprint(dirs[v], self._prefer_tflite) for v in unsettled}
             stable = {v for v in unsettled if again[v] == prints[v]}
             prints.update(again)
         else:
@@ -206,6 +209,13 @@ class ModelManager:
                 if version not in aspired:
                     self._unload(model, version)
                     changed = True
+        # A version whose directory is gone is no longer aspired at all: TF Serving's
+        # file-system source drops it, and the manager unloads it.
+        for version in sorted(model.loaded):
+            if not os.path.isdir(model.loaded[version].path):
+                log.warning("fs_poll", f"Version {version} of model {cfg.name} is gone from {cfg.base_path}; unloading it")
+                self._unload(model, version)
+                changed = True
         problems = self._move_labels(model)
         if changed or problems is not None:
             self._publish(model)
@@ -220,9 +230,10 @@ class ModelManager:
         log.info("saved_model", f"Reading SavedModel from: {path}")
         started = time.monotonic()
         try:
-            lv = LoadedVersion(name, version, path)
+            lv = LoadedVersion(name, version, path, prefer_tflite=self._prefer_tflite)
             lv.batching = self._batching
         except Exception as err:
+            metrics.record_load(path, False, (time.monotonic() - started) * 1e6)
             code = error_code_of(err)
             message = err.message if isinstance(err, ServingError) else (getattr(err, "message", None) or str(err))
             message = " ".join(str(message).split()) or err.__class__.__name__
@@ -230,6 +241,7 @@ class ModelManager:
             model.statuses[version] = VersionStatus(version, END, code, message)
             log.error("loader", f"Loading servable: {sid} failed: {code}: {message}")
             return False
+        metrics.record_load(path, True, (time.monotonic() - started) * 1e6)
         old = model.loaded.get(version)
         model.loaded[version] = lv
         model.failed.pop(version, None)
@@ -283,10 +295,14 @@ class ModelManager:
         views = dict(self._views)
         views[model.config.name] = _View(available, dict(model.labels), latest)
         self._views = views
+        if latest is not None:
+            self.served_once = True
 
     # ---------------------------------------------------------------- lookups
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> LoadedVersion:
         """The version a request is for, with TF Serving's errors for missing ones."""
+        if not name:
+            raise ServingError("INVALID_ARGUMENT", "ModelSpec has no name specified.")
         view = self._views.get(name)
         if label:
             if view is None or label not in view.labels:
@@ -320,6 +336,10 @@ class ModelManager:
             if not statuses:
                 raise ServingError("NOT_FOUND", f"Could not find any versions of model {name}")
             return [VersionStatus(**vars(statuses[v])) for v in sorted(statuses, reverse=True)]
+
+    def any_available(self) -> bool:
+        """Whether some configured model has a version AVAILABLE (no lock: a snapshot read)."""
+        return any(view.latest is not None for view in self._views.values())
 
     def model_names(self) -> list[str]:
         return sorted(self._models)

@@ -36,6 +36,20 @@ class ServerOptions:
     grpc_max_threads: int = 32
     rest_api_host: str = "0.0.0.0"
     grpc_host: str = "0.0.0.0"
+    grpc_socket_path: str = ""
+    """Also serve gRPC on this Unix socket (as TF Serving's flag)."""
+    grpc_channel_arguments: str = ""
+    """``key=value,...`` gRPC server arguments, e.g. ``grpc.max_receive_message_length=1048576``."""
+    monitoring_config_file: str = ""
+    """A MonitoringConfig text proto; ``prometheus_config { enable: true }`` serves metrics."""
+    prefer_tflite_model: bool = False
+    """Serve ``model.tflite`` of a version directory through TFLite when it has one."""
+    rest_api_max_body_bytes: int = 64 * 1024 * 1024
+    """Largest REST request body; larger ones are refused (413) before they are read."""
+    rest_api_max_inflight_body_bytes: int = 256 * 1024 * 1024
+    """Request bytes all REST connections together may hold while reading bodies (503 beyond)."""
+    exit_without_models_seconds: float = 10.0
+    """Once models were served, exit non-zero if none is available for this long (0: never)."""
 
 
 # tensorflow_model_server flags accepted for compatibility but without effect here.
@@ -44,11 +58,15 @@ IGNORED_FLAGS = (
     "tensorflow_session_parallelism", "enable_model_warmup", "num_load_threads",
     "num_unload_threads", "max_num_load_retries", "load_retry_interval_micros",
     "allow_version_labels_for_unavailable_models", "platform_config_file",
-    "monitoring_config_file", "ssl_config_file", "grpc_channel_arguments",
+    "ssl_config_file",
     "per_process_gpu_memory_fraction", "saved_model_tags", "flush_filesystem_caches",
     "enable_signature_method_name_check", "xla_cpu_compilation_enabled",
-    "use_tflite_model", "remove_unused_fields_from_bundle_metagraph", "grpc_socket_path",
-    "model_config_file_poll_wait_seconds_unused",
+    "use_tflite_model", "remove_unused_fields_from_bundle_metagraph",
+    "model_config_file_poll_wait_seconds_unused", "use_alts_credentials",
+    "enable_grpc_healthcheck_service", "enable_profiler", "thread_pool_factory_config_file",
+    "mixed_precision", "skip_initialize_tpu", "num_request_iterations_for_warmup",
+    "tensorflow_session_config_file", "enable_serialization_as_tensor_content",
+    "xla_gpu_compilation_enabled", "enable_per_model_batching_params",
 )
 
 
@@ -85,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0)
     p.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0)
     p.add_argument("--grpc_max_threads", type=int, default=d.grpc_max_threads)
+    p.add_argument("--grpc_socket_path", default=d.grpc_socket_path)
+    p.add_argument("--grpc_channel_arguments", default=d.grpc_channel_arguments)
+    p.add_argument("--monitoring_config_file", default=d.monitoring_config_file)
+    p.add_argument("--prefer_tflite_model", type=_bool, nargs="?", const=True, default=False)
+    p.add_argument("--rest_api_max_body_bytes", type=int, default=d.rest_api_max_body_bytes)
+    p.add_argument("--rest_api_max_inflight_body_bytes", type=int, default=d.rest_api_max_inflight_body_bytes)
+    p.add_argument("--exit_without_models_seconds", type=float, default=d.exit_without_models_seconds,
+                   help="after serving models, exit 1 when none has been available this long (0: never)")
     for flag in IGNORED_FLAGS:
         p.add_argument(f"--{flag}", dest=f"ignored_{flag}", nargs="?", const="true",
                        default=None, help=argparse.SUPPRESS)

@@ -55,7 +55,7 @@ class ModelService:
             raise ServingError("INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field")
         for f in fields:
             if f != SIGNATURE_DEF:
-                raise ServingError("INVALID_ARGUMENT", f"Metadata field {f} is not supported")
+                raise ServingError("INVALID_ARGUMENT", f"MetadataField {f} is not supported")
         lv = self.manager.resolve(name, version, label)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = name
@@ -64,6 +64,36 @@ class ModelService:
         for key, sig_def in lv.signature_defs.items():
             sig_map.signature_def[key].CopyFrom(sig_def)
         response.metadata[SIGNATURE_DEF].Pack(sig_map)
+        return response
+
+    def classify(self, name: str, version: int | None, label: str | None, signature_name: str, inp):
+        from . import inference, metrics
+
+        lv = self.manager.resolve(name, version, label)
+        response = inference.classify(lv, name, signature_name, inp)
+        metrics.record_examples(name, len(response.result.classifications))
+        return response
+
+    def regress(self, name: str, version: int | None, label: str | None, signature_name: str, inp):
+        from . import inference, metrics
+
+        lv = self.manager.resolve(name, version, label)
+        response = inference.regress(lv, name, signature_name, inp)
+        metrics.record_examples(name, len(response.result.regressions))
+        return response
+
+    def multi_inference(self, request):
+        """The model spec is the first task's (an empty one when there are no tasks)."""
+        from . import inference, metrics
+        from tensorflow_serving.apis import model_pb2
+
+        spec = request.tasks[0].model_spec if request.tasks and request.tasks[0].HasField("model_spec") \
+            else model_pb2.ModelSpec()
+        which = spec.WhichOneof("version_choice")
+        lv = self.manager.resolve(spec.name, spec.version.value if which == "version" else None,
+                                  spec.version_label if which == "version_label" else None)
+        response = inference.multi_inference(lv, request)
+        metrics.record_examples(spec.name, len(inference.examples_tensor(request.input)))
         return response
 
     def status(self, name: str, version: int | None, label: str | None) -> list[VersionStatus]:

@@ -177,9 +177,11 @@ def test_predict_bad_requests(server, path, body, code, message):
         assert doc["error"] == message
 
 
-def test_predict_wrong_shape(server):
+def test_predict_shape_is_tensorflows_to_refuse(server):
+    # As TF Serving: no shape check of its own; the Dense layer's matmul refuses [1,2].
     code, doc, _ = http("POST", f"{server.rest}/v1/models/{MODEL}:predict", {"instances": [[1.0, 2.0]]})
-    assert code == 400 and "shape [1,2]" in doc["error"] and "[-1,1]" in doc["error"]
+    assert code == 400 and doc["error"].startswith("Matrix size-incompatible: In[0]: [1,2], In[1]: [1,1]")
+    assert "Graph execution error" not in doc["error"] and "[Op:" not in doc["error"]
 
 
 def test_malformed_json_error_names_the_offset(server):
@@ -187,10 +189,11 @@ def test_malformed_json_error_names_the_offset(server):
     assert code == 400 and doc["error"].startswith("JSON Parse error:") and "at offset: 1" in doc["error"]
 
 
-@pytest.mark.parametrize("verb", ["classify", "regress"])
-def test_classify_and_regress_are_unimplemented(server, verb):
+@pytest.mark.parametrize("verb,what", [("classify", "classification"), ("regress", "regression")])
+def test_classify_and_regress_need_an_inputs_tensor(server, verb, what):
+    # half_plus_two's only signature takes "x", not the serialized examples "inputs".
     code, doc, _ = http("POST", f"{server.rest}/v1/models/{MODEL}:{verb}", {"examples": [{"x": 1.0}]})
-    assert code == 501 and "not supported" in doc["error"]
+    assert code == 400 and doc["error"].startswith(f"No {what} inputs found in SignatureDef: ")
 
 
 def test_keep_alive_connection_serves_many_requests(server):
@@ -285,6 +288,7 @@ def test_grpc_predict_wrong_dtype_and_shape(channel):
     with pytest.raises(grpc.RpcError) as info:
         stub.Predict(_request(x=[[1.0, 2.0]]), timeout=10)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("Matrix size-incompatible")
 
 
 def test_grpc_metadata(channel):
@@ -323,12 +327,28 @@ def test_grpc_model_status(channel):
     assert info.value.details() == "Could not find any versions of model nope"
 
 
-def test_grpc_classify_unimplemented(channel):
-    from tensorflow_serving.apis import classification_pb2
+@pytest.mark.parametrize("rpc", ["Predict", "Classify", "Regress", "GetModelMetadata", "GetModelStatus"])
+def test_grpc_missing_model_spec_and_empty_name(channel, rpc):
+    from tensorflow_serving.apis import classification_pb2, regression_pb2
 
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    req = classification_pb2.ClassificationRequest()
-    req.model_spec.name = MODEL
+    requests = {"Predict": predict_pb2.PredictRequest, "Classify": classification_pb2.ClassificationRequest,
+                "Regress": regression_pb2.RegressionRequest,
+                "GetModelMetadata": get_model_metadata_pb2.GetModelMetadataRequest,
+                "GetModelStatus": get_model_status_pb2.GetModelStatusRequest}
+    stub_class = (model_service_pb2_grpc.ModelServiceStub if rpc == "GetModelStatus"
+                  else prediction_service_pb2_grpc.PredictionServiceStub)
+    call = getattr(stub_class(channel), rpc)
+    req = requests[rpc]()
+    if rpc == "GetModelMetadata":
+        req.metadata_field.append("signature_def")
     with pytest.raises(grpc.RpcError) as info:
-        stub.Classify(req, timeout=10)
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        call(req, timeout=10)
+    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+    req.model_spec.signature_name = "serving_default"  # a spec, but no name
+    with pytest.raises(grpc.RpcError) as info:
+        call(req, timeout=10)
+    if rpc == "GetModelStatus":  # get_model_status_impl looks the empty name up
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    else:
+        assert (info.value.code(), info.value.details()) == (
+            grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified.")

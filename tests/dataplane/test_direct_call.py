@@ -100,3 +100,20 @@ def test_slow_models_keep_the_public_call(exported, monkeypatch):
     sig = version.signature("serving_default")
     assert sig.call_path.startswith("public call") and "per call, above" in sig.call_path
     np.testing.assert_allclose(version.run(sig, {"x": np.array([[4.0]], np.float32)})["y"], [[4.0]])
+
+
+def test_inputs_of_other_shapes_take_the_public_call(tmp_path, monkeypatch):
+    # The direct call is proven on the signature's shapes only; [3] for a [-1, 1] signature
+    # goes through the public call, which lets TensorFlow judge the shape (TF Serving's rule).
+    from tests.dataplane.models import tf2_elementwise
+
+    version = LoadedVersion("m", 1, str(tf2_elementwise(tmp_path / "1")))
+    sig = version.signature("serving_default")
+    calls = []
+    direct = sig.call
+    monkeypatch.setattr(sig, "call", lambda feeds: calls.append("direct") or direct(feeds))
+    np.testing.assert_array_equal(version.run(sig, {"x": np.array([[1.0]], np.float32)})["y"], [[2.5]])
+    got = version.run(sig, {"x": np.array([1.0, 2.0, 5.0], np.float32)})["y"]
+    np.testing.assert_array_equal(got, [2.5, 3.0, 4.5])
+    assert calls == ["direct"]
+    np.testing.assert_array_equal(got, _public(version, {"x": np.array([1.0, 2.0, 5.0], np.float32)})["y"])

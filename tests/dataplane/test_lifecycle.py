@@ -191,3 +191,38 @@ def test_batching_server_answers_concurrent_requests(exported, tmp_path, start_s
     assert all(results[i] == {"predictions": [[0.5 * i + 2], [2.5]]} for i in range(24)), results
     code, doc, _ = http("POST", f"{server.rest}/v1/models/{MODEL}:predict", {"instances": [[1.0]] * 9})
     assert code == 400 and doc["error"] == "Task size 9 is larger than maximum input batch size 8"
+
+
+def test_a_server_that_lost_its_model_directory_exits_non_zero(exported, tmp_path, start_server):
+    base = tmp_path / MODEL
+    copy_version(exported[1], base, 1)
+    server = start_server(f"--model_name={MODEL}", f"--model_base_path={base}",
+                          "--file_system_poll_wait_seconds=1", "--exit_without_models_seconds=2")
+    server.wait_available(MODEL, 1)
+    shutil.rmtree(base)
+    start = time.monotonic()
+    assert server.proc.wait(timeout=30) == 1
+    assert time.monotonic() - start >= 2
+    log = server.log()
+    assert "Done unloading servable version {name: hpt version: 1}" in log
+    assert "No model has had an available version for 2s" in log
+
+
+def test_a_reload_that_removes_every_model_makes_the_server_exit_non_zero(exported, tmp_path, start_server):
+    base = tmp_path / MODEL
+    copy_version(exported[1], base, 1)
+    server = start_server(f"--model_name={MODEL}", f"--model_base_path={base}", "--exit_without_models_seconds=1")
+    server.wait_available(MODEL, 1)
+    request = model_management_pb2.ReloadConfigRequest()
+    request.config.model_config_list.SetInParent()
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        response = model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(request, timeout=60)
+    assert response.status.error_code == 0, response
+    assert server.proc.wait(timeout=30) == 1
+
+
+def test_a_server_still_waiting_for_its_first_model_does_not_exit(tmp_path, start_server):
+    server = start_server(f"--model_name={MODEL}", f"--model_base_path={tmp_path / 'absent'}",
+                          "--exit_without_models_seconds=1")
+    time.sleep(4)
+    assert server.proc.poll() is None, server.log()
