@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from maas_dataplane.contract import PYTHON
 from maas_iac.errors import InfrastructureError
 from maas_iac.load_sandbox import LoadCheckSandbox, SandboxLimits, SandboxTimeout, run_sandboxed
 
@@ -72,7 +73,7 @@ def test_the_container_is_locked_down(tmp_path: Path, monkeypatch) -> None:
     result = LoadCheckSandbox(image="ours:1", client=client)("m", {2: tmp_path / "2", 1: tmp_path / "1"}, 42)
     c = client.created
     assert c["image"] == "ours:1"
-    assert c["entrypoint"] == ["python3"]
+    assert c["entrypoint"] == [PYTHON]  # by absolute path: the image keeps no python3 on PATH
     assert c["command"] == ["-m", "maas_dataplane.load_check", "m", "1:/models/1", "2:/models/2"]
     assert c["network_mode"] == "none"
     assert c["read_only"] is True
