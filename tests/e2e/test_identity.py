@@ -15,7 +15,9 @@ the reason in :data:`IDENTITY_BASE_WHY`.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -40,7 +42,7 @@ CONFIG = {
     "maas:kafka": {"bootstrapServers": KAFKA, "securityProtocol": "PLAINTEXT"},
     "maas:bindAddress": "127.0.0.1",
     "maas:portOffset": PORT_OFFSET,
-    "maas:servingBaseImage": f"{REGISTRY}/maas/serving:2.21.0",
+    "maas:servingBaseImage": f"{REGISTRY}/maas-test/serving:identity-{IDENTITY_BASE[:12]}",
     "maas:routerImage": f"{REGISTRY}/maas/haproxy:2.6",
     "maas:protect": False,
     "maas:network": f"maas-{STACK}",
@@ -59,10 +61,24 @@ serving:
   ports: {{rest: 8501, grpc: 8500}}
   health: {{intervalSeconds: 1, timeoutSeconds: 2, startPeriodSeconds: 240, retries: 3}}
   drainSeconds: 2
-topics:
-  requests: {{partitions: 2}}
-  predictions: {{partitions: 2}}
 """
+"""Valid for both releases: no section the earlier one does not know (and no ``topics`` section,
+which would turn on this release's Kafka bridge)."""
+
+
+def _base_image(tree: Path) -> str:
+    """The serving image as IDENTITY_BASE built it (its own build script and data plane), pushed
+    to the registry under a tag of that commit; built once per machine."""
+    from maas_iac.clients.registry import manifest_digest
+
+    image = CONFIG["maas:servingBaseImage"]
+    repository, tag = image.split("/", 1)[1].split(":")
+    if manifest_digest(REGISTRY, repository, tag) is None:
+        env = {**os.environ, "SERVING_TAG": f"{repository}:{tag}", "MAAS_REGISTRY": REGISTRY, "PYTHON": sys.executable,
+               "MAAS_ROOT": str(tree)}
+        subprocess.run(["bash", str(tree / "scripts" / "build_serving_image.sh")], cwd=tree, env=env, check=True,
+                       capture_output=True, timeout=1800)
+    return image
 
 
 def _base_tree(dest: Path) -> None:
@@ -70,7 +86,9 @@ def _base_tree(dest: Path) -> None:
     archive = subprocess.run(["git", "archive", "--format=tar", IDENTITY_BASE], cwd=PROJECT_ROOT,
                              check=True, capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        members = [m for m in tar.getmembers() if m.name.split("/")[0] in ("maas_iac", "maas_dataplane", "schemas")]
+        members = [m for m in tar.getmembers()
+                   if m.name.split("/")[0] in ("maas_iac", "maas_dataplane", "schemas", "scripts", "images",
+                                               "requirements.txt", "requirements-serving-api.txt", "tools")]
         tar.extractall(dest, members=members, filter="data")
 
 
@@ -142,6 +160,7 @@ def test_a_stack_deployed_by_the_previous_release_upgrades_with_only_its_topics_
 
     old_dir = scratch_project(tmp_path / "old", STACK, CONFIG, spec)
     _base_tree(old_dir)
+    _base_image(old_dir)
     new_dir = scratch_project(tmp_path / "new", STACK, CONFIG, spec)
     old = select_stack(STACK, old_dir, env=state)
     try:
