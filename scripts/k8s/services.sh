@@ -255,6 +255,17 @@ node_ready() {
     [ "$(kubectl get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
 }
 
+# node_ready_since EPOCH: Ready, as reported by a kubelet heartbeat at or after EPOCH: the node
+# object of an earlier run may still say Ready from before a stop (a freshly started kubelet
+# reports its status at once; a running one only on changes)
+node_ready_since() {
+    local out beat
+    out=$(kubectl get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' 2>/dev/null) || return 1
+    [ "${out%% *}" = True ] || return 1
+    beat=$(date -d "${out#* }" +%s 2>/dev/null) || return 1
+    [ "$beat" -ge "$1" ]
+}
+
 # ---------------------------------------------------------------- configuration files
 
 containerd_config() {
@@ -540,9 +551,13 @@ start_containerd() {
     fi
 }
 
+# when the kubelet was started by this run (0: it was running already)
+KUBELET_STARTED=0
+
 start_kubelet() {
     mkdir -p "$H/kubelet" || return 1
     kubelet_config >"$CONF/kubelet.yaml"
+    kubelet_healthy || KUBELET_STARTED=$(date +%s)
     ensure kubelet "$KUBELET_ADDR" "$BIN/kubelet" --config="$CONF/kubelet.yaml" \
         --kubeconfig="$CONF/kubelet.kubeconfig" --root-dir="$H/kubelet" \
         --hostname-override="$NODE"
@@ -579,10 +594,10 @@ start_all() {
         "start_$part" || return 1
     done
     for ((i = 0; i < START_TIMEOUT * 4; i++)); do
-        node_ready && break
+        node_ready_since "$KUBELET_STARTED" && break
         sleep 0.25
     done
-    node_ready || { echo "error: node $NODE not Ready after ${START_TIMEOUT}s (log: $(logfile kubelet))" >&2; return 1; }
+    node_ready_since "$KUBELET_STARTED" || { echo "error: node $NODE not Ready after ${START_TIMEOUT}s (log: $(logfile kubelet))" >&2; return 1; }
     printf 'node %s Ready (%ss); kubeconfig %s\n' "$NODE" \
         "$(awk -v s="$t0" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')" "$KUBECONFIG_ADMIN"
 }
