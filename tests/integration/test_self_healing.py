@@ -99,7 +99,10 @@ def test_an_unhealthy_replica_is_drift_and_up_replaces_it(inline_stack, docker_c
         net = Network("net", name=f"maas-it-sh-{uid}", labels=labels)
         settings = ReplicaSettings(
             model_name=MODEL, replicas=2, network=net.name, alias=f"{MODEL}-replicas",
-            server_args=["--drain_seconds=2"], labels=labels, name_prefix=f"maas-it-sh-{uid}",
+            # A server that has lost every model exits (and Docker restarts it) after
+            # --exit_without_models_seconds; held off here so the replica stays up and unhealthy,
+            # which is what the provider's replace-when-unhealthy answers.
+            server_args=["--drain_seconds=2", "--exit_without_models_seconds=3600"], labels=labels, name_prefix=f"maas-it-sh-{uid}",
             env={"TF_CPP_MIN_LOG_LEVEL": "2"}, health_interval_s=1, health_timeout_s=2, health_retries=2,
             health_start_period_s=120, drain_seconds=2, healthy_timeout_s=240)
         replicas = ServingReplicas("replicas", ServingReplicasArgs(image=model_image, settings=settings))
