@@ -97,7 +97,7 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
         replicas=ReplicaSettings(
             model_name=spec.name, replicas=s.replicas, network=network, alias=alias,
             server_args=model.recipe.server_args + [f"--drain_seconds={s.drain_seconds}"],
-            labels=labels, name_prefix=f"{stack.stack}-{spec.name}", env=dict(s.env),
+            labels={**labels, "maas.role": "replica"}, name_prefix=f"{stack.stack}-{spec.name}", env=dict(s.env),
             cpus=s.resources.cpus, memory_mb=memory_mb,
             health_interval_s=s.health.interval_seconds, health_timeout_s=s.health.timeout_seconds,
             health_retries=s.health.retries, health_start_period_s=s.health.start_period_seconds,

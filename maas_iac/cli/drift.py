@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from maas_iac.drift.services import docker_client, kafka_admin, unreachable
     from maas_iac.errors import InfrastructureError
     from maas_iac.report import StepCollector, build_report
-    from maas_iac.report.engine import engine_failure, open_stack, project_dir, validate_target
+    from maas_iac.report.engine import engine_config, engine_failure, open_stack, project_dir, validate_target
 
     project = project_dir(args.cwd, args.stack)
     config = validate_target(project, args.stack)
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     steps = collector.steps()
     preview = build_report(args.stack, steps)
 
+    config = engine_config(stack, config)
     down = unreachable(config, ("docker", "kafka"))
     if down:
         raise InfrastructureError("; ".join(down) + " (scripts/services status)")

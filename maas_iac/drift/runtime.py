@@ -33,7 +33,7 @@ class Finding:
     """One drifted thing and everything found wrong with it."""
 
     kind: str
-    """``replica``, ``router``, ``container`` (unmanaged), ``topic``, ``image``, ``event``, ``other``."""
+    """``replica``, ``router``, ``bridge``, ``container`` (unmanaged), ``topic``, ``image``, ``event``, ``other``."""
     name: str
     """The container or topic name (the Pulumi resource name when it has none)."""
     problems: tuple[str, ...]
@@ -49,6 +49,7 @@ class StateView:
 
     replicas: list[Mapping[str, Any]] = field(default_factory=list)
     routers: list[Mapping[str, Any]] = field(default_factory=list)
+    bridges: list[Mapping[str, Any]] = field(default_factory=list)
     topics: list[Mapping[str, Any]] = field(default_factory=list)
     served: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Model → versions the state says it serves (its ModelVersionEvent)."""
@@ -67,6 +68,8 @@ class StateView:
                 view.network = view.network or outputs.get("network")
             elif r.get("type") == tokens.CONTAINER and parent_type == tokens.ROUTER:
                 view.routers.append(outputs)
+            elif r.get("type") == tokens.CONTAINER and parent_type == tokens.BRIDGE:
+                view.bridges.append(outputs)
             elif r.get("type") == tokens.TOPIC:
                 view.topics.append(outputs)
             elif r.get("type") == tokens.MODEL_VERSION_EVENT:
@@ -150,17 +153,18 @@ def check_containers(client: Any, view: StateView, stack: str) -> tuple[list[Fin
                         problems.append(f"model server reports AVAILABLE versions {list(have)}, the state serves {list(want)}")
         if problems:
             findings.append(Finding("replica", str(outputs.get("name")), tuple(problems), model))
-    for outputs in view.routers:
-        _, problems = _container_problems(client, outputs)
-        if problems:
-            findings.append(Finding("router", str(outputs.get("name")), tuple(problems), _model(outputs)))
-    known = {o.get("container_id") for o in view.replicas + view.routers}
+    for kind, containers in (("router", view.routers), ("bridge", view.bridges)):
+        for outputs in containers:
+            _, problems = _container_problems(client, outputs)
+            if problems:
+                findings.append(Finding(kind, str(outputs.get("name")), tuple(problems), _model(outputs)))
+    known = {o.get("container_id") for o in view.replicas + view.routers + view.bridges}
     for container in client.containers.list(all=True, filters={"label": f"maas.stack={stack}"}):
         if container.id not in known:
             findings.append(Finding("container", container.name,
                                     (f"labelled maas.stack={stack} but not in the stack's state ({container.status})",),
                                     container.labels.get("maas.model")))
-    return findings, len(view.replicas) + len(view.routers)
+    return findings, len(view.replicas) + len(view.routers) + len(view.bridges)
 
 
 def check_topics(admin: Any, topics: Iterable[Mapping[str, Any]]) -> list[Finding]:

@@ -41,7 +41,7 @@ CLASSES = ("destructive", "rolling", "new", "in place")
 """Change classes, most severe first (the order models are listed in)."""
 
 _ROLE_BY_PARENT = {tokens.SERVING_REPLICAS: "replica", tokens.ROUTER: "router",
-                   tokens.MODEL_TOPICS: "topic", tokens.MODEL_IMAGE: "image"}
+                   tokens.MODEL_TOPICS: "topic", tokens.MODEL_IMAGE: "image", tokens.BRIDGE: "bridge"}
 _ROLE_BY_TYPE = {tokens.REGISTRY_IMAGE: "image", tokens.TOPIC: "topic", tokens.MODEL_VERSION_EVENT: "event",
                  tokens.KAFKA_ACL: "acl", tokens.LEGACY_TOPIC: "retired topic"}
 @dataclass(frozen=True)

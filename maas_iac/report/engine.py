@@ -57,6 +57,18 @@ def validate_target(project: Path, stack: str) -> StackConfig:
     return result.stacks[0]
 
 
+def engine_config(handle: Any, stack: StackConfig) -> StackConfig:
+    """``stack`` as the engine decrypts it: the stack file holds its secrets (the Kafka
+    password) as ciphertext, and the CLI's own clients need them in the clear, in memory."""
+    from maas_iac.spec import STACK_CONFIG_KEYS, load_stack_config
+
+    if stack.kafka.sasl_password is None and not stack.kafka_users:
+        return stack
+    values = handle.get_all_config()
+    mapping = {key: values[f"maas:{key}"].value for key in STACK_CONFIG_KEYS if f"maas:{key}" in values}
+    return load_stack_config(mapping, stack=stack.stack)
+
+
 def open_stack(project: Path, stack: str) -> Any:
     """The Automation API stack ``stack`` of ``project``, on the backend :mod:`maas_iac.automation`
     picks, without ``pulumi stack select``: every operation names the stack anyway, and a

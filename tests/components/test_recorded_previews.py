@@ -183,6 +183,9 @@ def _run_program(tmp_path: Path, monkeypatch, case: str) -> None:
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
     monkeypatch.chdir(tmp_path)  # no stacks/Pulumi.pvw.yaml here: the config comes from PULUMI_CONFIG
     monkeypatch.setattr("maas_iac.program.manifest_digest", lambda registry, repo, tag: None)
+    # The recording pinned the base image to its registry digest; any digest compares equal.
+    monkeypatch.setattr("maas_iac.program.pin_base_image",
+                        lambda ref, _lookup: f"{ref.rsplit(':', 1)[0]}@sha256:{'0' * 64}")
     # The mock repository's version directories are SavedModel-shaped bytes, not loadable models.
     monkeypatch.setattr("maas_iac.program.check_loadable", lambda *args, **kwargs: None)
     # The recording's topics were live (the stack had been deployed): they are adopted.

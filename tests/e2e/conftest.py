@@ -171,7 +171,7 @@ class E2EStack:
         return {c.id for c in self.containers(**labels)}
 
     def replicas(self, model: str) -> list[Any]:
-        return [c for c in self.containers(**{"maas.model": model}) if c.labels.get("maas.role") != "router"]
+        return self.containers(**{"maas.model": model, "maas.role": "replica"})
 
     def rest(self, model: str) -> str:
         return f"http://127.0.0.1:{PORTS[model][0] + PORT_OFFSET}/v1/models/{model}"

@@ -143,10 +143,12 @@ def test_3_new_commit_rolls_out_without_a_failed_request(e2e: E2EStack) -> None:
     seen = []
     preview = e2e.preview(on_event=seen.append)
     touched = _changed_names(seen)
-    assert {"hpt-image-image", "hpt-replicas-0", "hpt-replicas-1"} <= touched
-    # Besides hpt's own resources, only the stack's orphan sweeper (its list of containers).
-    assert touched <= {"hpt-image-image", "hpt-replicas-0", "hpt-replicas-1", "hpt-deployed", "orphans"}, touched
-    assert changes(preview.change_summary) == {"replace": 3, "update": 2}
+    assert {"hpt-image-image", "hpt-replicas-0", "hpt-replicas-1", "hpt-bridge-0"} <= touched
+    # Besides hpt's own resources (its bridge stamps the new Git SHA and digest on its answers),
+    # only the stack's orphan sweeper (its list of containers).
+    assert touched <= {"hpt-image-image", "hpt-replicas-0", "hpt-replicas-1", "hpt-bridge-0", "hpt-deployed",
+                       "orphans"}, touched
+    assert changes(preview.change_summary) == {"replace": 4, "update": 2}
 
     with RequestLoop(e2e.rest("hpt")) as load, GrpcLoop(e2e.grpc("hpt"), "hpt") as gload:
         start = time.monotonic()

@@ -93,7 +93,7 @@ def test_preview_of_the_deployed_stack_reports_no_changes(deployed, capsys) -> N
 def test_a_killed_replica_is_drift_until_up(deployed, capsys, docker_client) -> None:
     stack, project, _ = deployed
     [replica] = [c for c in docker_client.containers.list(filters={"label": f"maas.stack={STACK}"})
-                 if c.labels.get("maas.role") != "router"]
+                 if c.labels.get("maas.role") == "replica"]
     replica.kill()
     rc, out = _maas(capsys, "drift", "--stack", STACK, "--cwd", str(project), "--format", "json")
     report = json.loads(out)

@@ -40,7 +40,9 @@ def test_state_view_of_a_deployed_stack(deployment: dict) -> None:
     [router] = view.routers
     assert router["name"] == "pvw-half-plus-two-router" and router["labels"]["maas.role"] == "router"
     assert sorted(t["name"] for t in view.topics) == [
-        "pvw.half-plus-two.predictions", "pvw.half-plus-two.requests", "pvw.model-events"]
+        "pvw.half-plus-two.errors", "pvw.half-plus-two.predictions", "pvw.half-plus-two.requests", "pvw.model-events"]
+    [bridge] = view.bridges
+    assert bridge["labels"]["maas.role"] == "bridge" and bridge["name"].startswith("pvw-half-plus-two-bridge-")
     assert view.served == {"half-plus-two": (1,)}
     assert view.network == "maas-pvw"
 

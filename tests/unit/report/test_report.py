@@ -62,9 +62,9 @@ def test_golden(case: str, fmt: str) -> None:
 def test_unchanged_stack_has_no_changes() -> None:
     collector = _collect("unchanged")
     report = _report("unchanged")
-    # 16 resources: the stack, the dynamic and the kafka providers, network, events topic, the
-    # orphan sweeper and the model's ten.
-    assert collector.summary == {"same": 16} and not collector.errors
+    # 19 resources: the stack, the dynamic and the kafka providers, network, events topic, the
+    # orphan sweeper and the model's thirteen (its bridge and bridge container, its errors topic).
+    assert collector.summary == {"same": 19} and not collector.errors
     assert not report.has_changes
     assert [m.model for m in report.models] == ["half-plus-two"] and report.models[0].change_class is None
     assert report.other.counts == {"same": 2}
