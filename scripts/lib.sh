@@ -213,3 +213,30 @@ ensure_pki() {
     rm -f "$d/server.csr" "$d/server.ext"
     echo "issued the server certificate ($MAAS_TLS_SANS): $d/server.crt"
 }
+
+# install_apt_packages PKG...: installs the Debian packages among PKG that are missing (as root),
+# waiting for another install's dpkg lock. Package maintainer scripts must not start daemons
+# (no init system here, and scripts/services runs each with this project's configuration): a
+# policy-rc.d that denies every start, only for this install and only where the machine has none.
+install_apt_packages() {
+    local p missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        echo "all present: $*"
+        return 0
+    fi
+    [ "$(id -u)" -eq 0 ] || { echo "need root to install: ${missing[*]}"; return 1; }
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    local lock=(-o DPkg::Lock::Timeout=600) policy=/usr/sbin/policy-rc.d own_policy="" rc
+    apt-get "${lock[@]}" update -q || return 1
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=1
+    fi
+    nice apt-get "${lock[@]}" install -y -q --no-install-recommends "${missing[@]}"
+    rc=$?
+    [ -n "$own_policy" ] && rm -f "$policy"
+    return "$rc"
+}

@@ -20,40 +20,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 APT_PACKAGES=(containerd runc containernetworking-plugins etcd-server iptables conntrack openssl)
 
-missing_packages() {
-    local p
-    for p in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' \
-            || printf '%s\n' "$p"
-    done
-}
-
-install_packages() {
-    local missing
-    mapfile -t missing < <(missing_packages)
-    if [ "${#missing[@]}" -eq 0 ]; then
-        echo "all present: ${APT_PACKAGES[*]}"
-        return 0
-    fi
-    [ "$(id -u)" -eq 0 ] || { echo "need root to install: ${missing[*]}"; return 1; }
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # another install may hold the dpkg lock for a while: wait for it instead of failing
-    local lock=(-o DPkg::Lock::Timeout=600)
-    apt-get "${lock[@]}" update -q || return 1
-    # No daemon may start from a maintainer script (containerd, etcd): the cluster's own
-    # instances run with this project's configuration from scripts/services. Same policy-rc.d
-    # as scripts/setup_services.sh, only for this install and only where the machine has none.
-    local policy=/usr/sbin/policy-rc.d own_policy="" rc
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=1
-    fi
-    nice apt-get "${lock[@]}" install -y -q --no-install-recommends "${missing[@]}"
-    rc=$?
-    [ -n "$own_policy" ] && rm -f "$policy"
-    return "$rc"
-}
-
 # pause_image DIR: packs DIR/bin/pause as the only file of an OCI image archive,
 # DIR/images/pause.tar, named $PAUSE_IMAGE (for `ctr images import`).
 pause_image() {
@@ -153,7 +119,7 @@ install_plugin() {
         plugin_installed
 }
 
-step "k8s apt packages" install_packages || exit 1
+step "k8s apt packages" install_apt_packages "${APT_PACKAGES[@]}" || exit 1
 cached_build "kubernetes $K8S_VERSION" "$(k8s_dir)" bin/kube build_kubernetes || exit 1
 cached_build "coredns $COREDNS_VERSION" "$(coredns_dir)" bin/coredns build_coredns || exit 1
 cached_build "pulumi-resource-kubernetes $PULUMI_K8S_VERSION" "$(pulumi_k8s_dir)" \

@@ -17,38 +17,6 @@ set -uo pipefail
 APT_PACKAGES=(docker.io docker-registry debootstrap debian-archive-keyring iptables fuse-overlayfs curl
               default-jre-headless maven openssl openssh-server socat apache2-utils)
 
-missing_packages() {
-    local p
-    for p in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' \
-            || printf '%s\n' "$p"
-    done
-}
-
-install_packages() {
-    local missing
-    mapfile -t missing < <(missing_packages)
-    if [ "${#missing[@]}" -eq 0 ]; then
-        echo "all present: ${APT_PACKAGES[*]}"
-        return 0
-    fi
-    [ "$(id -u)" -eq 0 ] || { echo "need root to install: ${missing[*]}"; return 1; }
-    echo "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q || return 1
-    # Package maintainer scripts must not start daemons (no init system here, and
-    # scripts/services runs them with this project's own configuration): a policy-rc.d that
-    # denies every start, only for this install and only where the machine has none.
-    local policy=/usr/sbin/policy-rc.d own_policy="" rc
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=1
-    fi
-    nice apt-get install -y -q --no-install-recommends "${missing[@]}"
-    rc=$?
-    [ -n "$own_policy" ] && rm -f "$policy"
-    return "$rc"
-}
-
 copy_kafka_libs() {
     # $TMP_DEST is the future $MAAS_CACHE/kafka-<version>
     mkdir -p "$TMP_DEST/libs" "$TMP_DEST/config" || return 1
@@ -73,7 +41,7 @@ install_kafka() {
     echo "installed: $home ($(ls "$home/libs" | wc -l) jars)"
 }
 
-step "apt packages" install_packages || exit 1
+step "apt packages" install_apt_packages "${APT_PACKAGES[@]}" || exit 1
 step "kafka $(kafka_version) jars" install_kafka || exit 1
 
 pki_and_secrets() { ensure_pki && ensure_secret "$KAFKA_ADMIN_PASSWORD_FILE"; }

@@ -40,6 +40,7 @@ __all__ = [
     "ref_problem",
     "source_allowed",
     "source_pattern_problem",
+    "valid_host",
 ]
 
 ALLOWED_SCHEMES = ("https", "ssh", "file")
@@ -128,7 +129,7 @@ def check_repository(value: str) -> None:
                 raise UrlProblem(REPO_RELATIVE.format(value=value), REPO_FIX)
         elif host.startswith("-") or (parts.username or "").startswith("-"):
             raise UrlProblem(REPO_OPTION_HOST, REPO_FIX)
-        elif not _valid_host(host):
+        elif not valid_host(host):
             raise UrlProblem(REPO_BAD_HOST.format(host=host), REPO_FIX)
         _no_traversal(parts.path)
         return
@@ -142,7 +143,7 @@ def check_repository(value: str) -> None:
         raise UrlProblem(REPO_CREDENTIALS, REPO_CREDENTIALS_FIX)
     scp = _SCP_LIKE.match(value)
     if scp and "/" not in value.split(":", 1)[0]:
-        if not _valid_host(scp["host"]):
+        if not valid_host(scp["host"]):
             raise UrlProblem(REPO_BAD_HOST.format(host=scp["host"]), REPO_FIX)
         if scp["path"].startswith("-") or not scp["path"]:
             raise UrlProblem(REPO_RELATIVE.format(value=value), REPO_FIX)
@@ -160,7 +161,8 @@ def git_url(value: str) -> str:
     return Path(os.path.expanduser(value)).resolve().as_uri()
 
 
-def _valid_host(host: str) -> bool:
+def valid_host(host: str) -> bool:
+    """A DNS host name or an IP address, never option-like (a leading ``-``)."""
     if not host or host.startswith("-"):
         return False
     if _HOSTNAME.match(host):

@@ -54,9 +54,6 @@ _QUANTITY_FACTORS = {
     "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
 }
 _MIN_MEMORY = 6 * (1 << 20)  # Docker refuses a memory limit under 6 MiB
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
-)
 _PORT = r"(?:[1-9][0-9]{0,4})"
 # host, IPv4 or [IPv6], then :port
 _HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[-A-Za-z0-9.]{0,252}))(?::" + _PORT + r")?$")
@@ -102,18 +99,6 @@ def check_repository(value: str) -> None:
         urls.check_repository(value)
     except urls.UrlProblem as exc:
         raise FormatProblem(exc.message, exc.fix) from None
-
-
-def _valid_host(host: str) -> bool:
-    if not host or host.startswith("-"):
-        return False
-    if _HOSTNAME.match(host):
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def check_ref(value: str) -> None:
@@ -192,7 +177,7 @@ def _check_docker_host(value: str) -> None:
             parts = None
         if (
             parts is not None
-            and _valid_host(parts.hostname or "")
+            and urls.valid_host(parts.hostname or "")
             and not (parts.username or "").startswith("-")
             and parts.path in ("", "/")
             and not _CONTROL_OR_SPACE.search(value)
@@ -207,7 +192,7 @@ def _check_bootstrap(value: str) -> None:
         host, sep, port = server.rpartition(":")
         if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
             raise FormatProblem(M.BOOTSTRAP_SERVERS.format(value=value), M.BOOTSTRAP_SERVERS_FIX)
-        if not (_valid_host(host) or (host.startswith("[") and host.endswith("]"))):
+        if not (urls.valid_host(host) or (host.startswith("[") and host.endswith("]"))):
             raise FormatProblem(M.BOOTSTRAP_SERVERS.format(value=value), M.BOOTSTRAP_SERVERS_FIX)
 
 

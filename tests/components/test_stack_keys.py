@@ -124,9 +124,8 @@ def _engine_view(path: Path) -> StackConfig:
     return stack
 
 
-@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
-def test_every_stack_key_reaches_a_registration(path: Path, mocks, model_repo, tmp_path: Path) -> None:
-    stack = _engine_view(path)
+def _declare(stack: StackConfig, model_repo, tmp_path: Path) -> None:
+    """The program's declaration of the stack for one model resolved from a real repository."""
     spec = ModelServiceSpec(
         metadata=Metadata(name=MODEL),
         source=Source(repository=str(model_repo.path), ref="main", path="models/m", versions=LatestVersions()),
@@ -139,6 +138,12 @@ def test_every_stack_key_reaches_a_registration(path: Path, mocks, model_repo, t
         return pulumi.Output.all(*[s.image for s in services])
 
     run()
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_every_stack_key_reaches_a_registration(path: Path, mocks, model_repo, tmp_path: Path) -> None:
+    stack = _engine_view(path)
+    _declare(stack, model_repo, tmp_path)
     keys = _file_keys(path)
     assert keys, f"{path.name} sets no maas: key"
     unchecked = [k for k in keys if k not in CHECKS and k not in GATES]
@@ -151,18 +156,7 @@ def test_every_stack_key_reaches_a_registration(path: Path, mocks, model_repo, t
 def test_the_kafka_password_reaches_every_kafka_resource_as_a_secret(mocks, model_repo, tmp_path: Path) -> None:
     staging = next(p for p in STACK_FILES if p.name == "Pulumi.staging.yaml")
     stack = _engine_view(staging)
-    spec = ModelServiceSpec(
-        metadata=Metadata(name=MODEL),
-        source=Source(repository=str(model_repo.path), ref="main", path="models/m", versions=LatestVersions()),
-        serving=Serving(ports=SPEC_PORTS))
-    model = Resolver(tmp_path / "cache").resolve(spec, stack)
-
-    @pulumi.runtime.test
-    def run():
-        services = declare(stack, Connections.from_stack(stack), [model])
-        return pulumi.Output.all(*[s.image for s in services])
-
-    run()
+    _declare(stack, model_repo, tmp_path)
     [provider] = _of_type(mocks.registrations, tokens.KAFKA_PROVIDER)
     assert provider.is_secret("saslPassword")
     [event] = _of_type(mocks.registrations, tokens.MODEL_VERSION_EVENT)
