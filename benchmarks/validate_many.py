@@ -55,6 +55,7 @@ config:
   maas:dockerHost: unix:///var/run/docker.sock
   maas:kafka: {bootstrapServers: "127.0.0.1:9092"}
   maas:bindAddress: 127.0.0.1
+  maas:allowedSources: [github.com/example/*]
 """
 
 
