@@ -98,7 +98,8 @@ DELIBERATE = [
     ("create", tokens.KAFKA_PROVIDER, "kafka"),
     *[("import", tokens.TOPIC, n) for n in ("idm-topics-requests", "idm-topics-predictions", "model-events")],
     *[("delete", tokens.LEGACY_TOPIC, n) for n in ("idm-topics-requests", "idm-topics-predictions", "model-events")],
-    # The replicas' health check is the bash probe (no python3 in the image): a rolling replacement.
+    # The replicas' health check is the bash probe (no python3 in the image), and they carry
+    # maas.role=replica: a rolling replacement.
     ("replace", tokens.CONTAINER, "idm-replicas-0"),
     ("replace", tokens.CONTAINER, "idm-replicas-1"),
     # The router publishes only inference and status: its configuration (in its environment) changes.
@@ -177,7 +178,7 @@ def test_a_stack_deployed_by_the_previous_release_upgrades_with_only_its_topics_
             f"({IDENTITY_BASE_WHY}) beyond the deliberate changes: {by_op}; add aliases, or say why in "
             "the README's upgrade notes and in DELIBERATE")
         replaced = {s.name: set(s.keys) for s in steps if s.op == "replace"}
-        assert replaced == {"idm-replicas-0": {"healthcheck"}, "idm-replicas-1": {"healthcheck"},
+        assert replaced == {"idm-replicas-0": {"healthcheck", "labels"}, "idm-replicas-1": {"healthcheck", "labels"},
                             "idm-router-haproxy": {"env"}}, replaced
 
         upgraded = new.up(on_output=lambda _line: None)
