@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from maas_dataplane.contract import PYTHON
 from maas_iac.errors import SourceError
 from maas_iac.load_sandbox import (
     DEFAULT_LOAD_CHECK_IMAGE,
@@ -24,6 +25,8 @@ from maas_iac.load_sandbox import (
     run_sandboxed,
 )
 from maas_iac.resolve import Resolver, check_loadable
+from maas_iac.spec import load_stack_config
+from maas_iac.spec.model import Metadata, ModelServiceSpec, Ports, Serving, Source, SpecificVersions
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +138,7 @@ for path in ("/models/1/new", "/etc/x", "/opt/maas/x"):
         print("write failed", path)
 print("environ", open("/proc/self/environ").read())
 '''
-    result = run_sandboxed(docker_client, sandbox_image, ["python3", "-c", probe], mounts={"/models/1": str(tmp_path / "v")},
+    result = run_sandboxed(docker_client, sandbox_image, [PYTHON, "-c", probe], mounts={"/models/1": str(tmp_path / "v")},
                            limits=SandboxLimits(timeout_s=60))
     out = result.stdout
     assert result.exit_code == 0, result.stderr
@@ -153,7 +156,7 @@ print("environ", open("/proc/self/environ").read())
 
 def test_a_run_past_its_limit_is_killed_and_removed(docker_client, sandbox_image) -> None:
     with pytest.raises(SandboxTimeout):
-        run_sandboxed(docker_client, sandbox_image, ["python3", "-c", "import time; time.sleep(120)"],
+        run_sandboxed(docker_client, sandbox_image, [PYTHON, "-c", "import time; time.sleep(120)"],
                       limits=SandboxLimits(timeout_s=3))
     _no_leftover_containers(docker_client)
 
@@ -179,9 +182,14 @@ def test_the_sandboxed_check_tells_a_loadable_model_from_a_corrupt_one(model_rep
     check = functools.partial(check_loadable, run=LoadCheckSandbox(client=docker_client))
 
     def resolve(*versions: int):
-        return Resolver(tmp_path / "cache", check=check).resolve(
-            name="m", repository=str(model_repo.path), ref="main", path="models/m", policy="specific", count=None,
-            versions=versions, labels={}, base_image=sandbox_image, batching=None)
+        spec = ModelServiceSpec(
+            metadata=Metadata(name="m"),
+            source=Source(repository=str(model_repo.path), ref="main", path="models/m",
+                          versions=SpecificVersions(versions=tuple(versions))),
+            serving=Serving(ports=Ports(rest=8501, grpc=8500), base_image=sandbox_image))
+        stack = load_stack_config({"registry": "127.0.0.1:5000", "dockerHost": "unix:///var/run/docker.sock",
+                                   "kafka": {"bootstrapServers": "127.0.0.1:9092"}}, stack="sandbox")
+        return Resolver(tmp_path / "cache", check=check).resolve(spec, stack)
 
     assert (resolve(2).context / "Dockerfile").is_file()
     with pytest.raises(SourceError, match=r"model m: version 3 at main \(.*\) is not a loadable SavedModel"):
