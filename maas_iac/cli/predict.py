@@ -99,16 +99,14 @@ def _kafka_config(args: argparse.Namespace) -> dict[str, str]:
     result = validate_paths([str(project / "stacks" / f"Pulumi.{args.stack}.yaml")])
     if not result.ok:
         raise SpecError(result.problems)
-    kafka = result.stacks[0].config.kafka
-    config = {"bootstrap.servers": ",".join(kafka.bootstrap_servers), "security.protocol": kafka.security_protocol}
-    if kafka.security_protocol == "SASL_SSL":
-        from maas_iac.report.engine import open_stack
+    stack = result.stacks[0]
+    if stack.kafka.sasl_password is not None:  # the file holds ciphertext: ask the engine
+        from maas_iac.report.engine import engine_config, open_stack
 
-        stack = open_stack(project, args.stack)
-        value = json.loads(stack.get_config("maas:kafka").value)
-        config.update({"sasl.mechanism": kafka.sasl_mechanism or "", "sasl.username": kafka.sasl_username or "",
-                       "sasl.password": value.get("saslPassword", "")})
-    return config
+        stack = engine_config(open_stack(project, args.stack), stack)
+    from maas_iac.clients import Connections
+
+    return Connections.from_stack(stack).kafka.client_config()
 
 
 def _headers(args: argparse.Namespace) -> list[tuple[str, bytes]]:
