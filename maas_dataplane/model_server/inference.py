@@ -22,6 +22,7 @@ from tensorflow_serving.apis import classification_pb2, inference_pb2, input_pb2
 
 from .errors import ServingError
 from .servable import CLASSIFY_METHOD, REGRESS_METHOD, SERVING_DEFAULT, LoadedVersion, Signature
+from .tensors import json_type
 
 __all__ = ["examples_tensor", "classify", "regress", "multi_inference", "input_from_json",
            "classification_json", "regression_json"]
@@ -226,22 +227,6 @@ def multi_inference(lv: LoadedVersion, request) -> inference_pb2.MultiInferenceR
 # --------------------------------------------------------------------------- REST JSON
 
 
-def _json_type(v: Any) -> str:
-    if v is None:
-        return "Null"
-    if v is True:
-        return "True"
-    if v is False:
-        return "False"
-    if isinstance(v, dict):
-        return "Object"
-    if isinstance(v, list):
-        return "Array"
-    if isinstance(v, str):
-        return "String"
-    return "Number"
-
-
 def _kind_error(name: str, feature) -> ServingError:
     kind = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64"}.get(
         feature.WhichOneof("kind"), "UNKNOWN")
@@ -279,7 +264,7 @@ def _add_value(value: Any, name: str, feature) -> None:
             raise ServingError("INVALID_ARGUMENT", f"Feature: {name} has uint64_t element. Only int64_t is supported.")
         feature.int64_list.value.append(value)
     else:
-        raise ServingError("INVALID_ARGUMENT", f"Feature: {name} has element with unexpected JSON type: {_json_type(value)}")
+        raise ServingError("INVALID_ARGUMENT", f"Feature: {name} has element with unexpected JSON type: {json_type(value)}")
 
 
 def _to_float(value) -> float:
@@ -291,7 +276,7 @@ def _to_float(value) -> float:
 
 def _example_from_json(value: Any, example) -> None:
     if not isinstance(value, dict):
-        raise ServingError("INVALID_ARGUMENT", f"Example must be JSON object but got JSON {_json_type(value)}")
+        raise ServingError("INVALID_ARGUMENT", f"Example must be JSON object but got JSON {json_type(value)}")
     for name, content in value.items():
         feature = example.features.feature[name]
         if isinstance(content, list):

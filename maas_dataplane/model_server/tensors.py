@@ -168,7 +168,8 @@ _INT_RANGE = {
 }
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON type name TF Serving's error texts use (rapidjson's: Null, True, Object, ...)."""
     if value is None:
         return "Null"
     if value is True:
@@ -193,7 +194,7 @@ def _json_text(value: Any) -> str:
 def _type_error(value: Any, dtype: int) -> ServingError:
     return ServingError(
         "INVALID_ARGUMENT",
-        f"JSON Value: {_json_text(value)} Type: {_json_type(value)} is not of expected type: "
+        f"JSON Value: {_json_text(value)} Type: {json_type(value)} is not of expected type: "
         f"{dtype_name(dtype)}",
     )
 
