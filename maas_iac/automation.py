@@ -15,24 +15,27 @@ from typing import Any, Mapping, Optional
 
 from pulumi import automation as auto
 
-__all__ = ["PROJECT_ROOT", "LOCAL_PASSPHRASE", "engine_env", "scratch_project", "select_stack"]
+from maas_iac.stack_secrets import LOCAL_PASSPHRASE, LOCAL_STACK
+
+__all__ = ["PROJECT_ROOT", "engine_env", "scratch_project", "select_stack"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 """The checkout: Pulumi.yaml, __main__.py, models/, stacks/."""
 
-LOCAL_PASSPHRASE = "maas-local"
-"""Passphrase of the throwaway ``local`` stack's secrets (scripts/env uses the same default).
-Any other stack must bring its own PULUMI_CONFIG_PASSPHRASE or secrets provider."""
 
 
-def engine_env(project_dir: Path = PROJECT_ROOT, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+def engine_env(project_dir: Path = PROJECT_ROOT, extra: Optional[Mapping[str, str]] = None, *,
+               stack: Optional[str] = None) -> dict[str, str]:
     """Environment for the engine: the file backend in ``<project>/.pulumi-state`` unless
-    PULUMI_BACKEND_URL is set, no update check, and the local passphrase when none is set."""
+    PULUMI_BACKEND_URL is set, and no update check. The ``local`` stack gets its well-known
+    passphrase when none is set; any other stack only what the caller's environment holds
+    (:mod:`maas_iac.stack_secrets`)."""
     env = {
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL") or f"file://{project_dir}/.pulumi-state",
     }
-    if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and "PULUMI_CONFIG_PASSPHRASE_FILE" not in os.environ:
+    passphrase_set = "PULUMI_CONFIG_PASSPHRASE" in os.environ or "PULUMI_CONFIG_PASSPHRASE_FILE" in os.environ
+    if stack == LOCAL_STACK and not passphrase_set:
         env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
     env.update(extra or {})
     if env["PULUMI_BACKEND_URL"].startswith("file://"):
@@ -43,7 +46,7 @@ def engine_env(project_dir: Path = PROJECT_ROOT, extra: Optional[Mapping[str, st
 def select_stack(stack: str, project_dir: Path = PROJECT_ROOT, *, create: bool = True,
                  env: Optional[Mapping[str, str]] = None) -> auto.Stack:
     """The Automation API stack ``stack`` of the project in ``project_dir`` (created if asked)."""
-    opts = auto.LocalWorkspaceOptions(work_dir=str(project_dir), env_vars=engine_env(project_dir, env))
+    opts = auto.LocalWorkspaceOptions(work_dir=str(project_dir), env_vars=engine_env(project_dir, env, stack=stack))
     if create:
         return auto.create_or_select_stack(stack, work_dir=str(project_dir), opts=opts)
     return auto.select_stack(stack, work_dir=str(project_dir), opts=opts)

@@ -35,6 +35,7 @@ from maas_iac.providers import ContainerSweeper, Network
 from maas_iac.resolve import ResolvedModel, Resolver, cache_dir, check_loadable
 from maas_iac.spec import STACK_CONFIG_KEYS, StackConfig, load_specs, load_stack_config
 from maas_iac.spec.stack import CONFIG_NAMESPACE, check_stack_file
+from maas_iac.stack_secrets import check_secrets_provider
 
 __all__ = ["declare", "events_topic", "guard_topics", "main", "models_dir", "stack_config", "stack_file"]
 
@@ -60,6 +61,7 @@ def stack_config() -> StackConfig:
     """
     stack = pulumi.get_stack()
     path = stack_file(stack)
+    check_secrets_provider(stack, os.environ, path)
     if path.is_file():
         _, problems, _ = check_stack_file(path, stack=stack, display=str(path.relative_to(Path.cwd())))
         if problems:

@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+# The tests' scratch stacks are not the checkout's `local` stack, so they bring their own
+# passphrase (maas_iac.stack_secrets): there is no default for them, and the local one is refused.
+os.environ["PULUMI_CONFIG_PASSPHRASE"] = "maas-test-scratch-stacks"
+os.environ.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+
 
 class ModelRepo:
     """A Git working repository with SavedModel-shaped version directories."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from maas_iac.clients.endpoints import DockerEndpoint
 
-__all__ = ["docker_client", "open_docker"]
+__all__ = ["docker_client", "list_containers", "open_docker"]
 
 
 def open_docker(endpoint: DockerEndpoint, timeout_s: float = 300) -> Any:
@@ -28,3 +28,20 @@ def docker_client(endpoint: DockerEndpoint, timeout_s: float = 300) -> Iterator[
         yield client
     finally:
         client.close()
+
+
+def list_containers(client: Any, labels: list[str]) -> list[Any]:
+    """Every container (running or not) with all of ``labels`` (``key=value``), inspected.
+
+    A container removed between the listing and its inspection (a rollout deletes replicas at any
+    moment) is left out, where the SDK's own ``list`` fails with NotFound.
+    """
+    import docker.errors
+
+    found = []
+    for sparse in client.containers.list(all=True, sparse=True, filters={"label": labels}):
+        try:
+            found.append(client.containers.get(sparse.id))
+        except docker.errors.NotFound:
+            pass
+    return found

@@ -23,6 +23,7 @@ from typing import Any, Optional
 from maas_dataplane.contract import REST_PORT
 from maas_dataplane.probe import status_command
 from maas_iac import type_tokens as tokens
+from maas_iac.clients.docker import list_containers
 
 __all__ = ["Finding", "StateView", "check_containers", "check_topics", "model_status"]
 
@@ -159,7 +160,7 @@ def check_containers(client: Any, view: StateView, stack: str) -> tuple[list[Fin
             if problems:
                 findings.append(Finding(kind, str(outputs.get("name")), tuple(problems), _model(outputs)))
     known = {o.get("container_id") for o in view.replicas + view.routers + view.bridges}
-    for container in client.containers.list(all=True, filters={"label": f"maas.stack={stack}"}):
+    for container in list_containers(client, [f"maas.stack={stack}"]):
         if container.id not in known:
             findings.append(Finding("container", container.name,
                                     (f"labelled maas.stack={stack} but not in the stack's state ({container.status})",),

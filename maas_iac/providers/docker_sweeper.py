@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from maas_iac.clients.docker import list_containers
+
 from ._common import docker_client, has_unknowns
 
 STOP_TIMEOUT_S = 30
@@ -24,8 +26,8 @@ STOP_TIMEOUT_S = 30
 
 
 def _orphans(client: Any, labels: dict[str, str], known: set[str]) -> list[Any]:
-    filters = {"label": [f"{k}={v}" for k, v in sorted(labels.items())]}
-    return [c for c in client.containers.list(all=True, filters=filters) if c.id not in known]
+    return [c for c in list_containers(client, [f"{k}={v}" for k, v in sorted(labels.items())])
+            if c.id not in known]
 
 
 def _remove(containers: list[Any]) -> None:

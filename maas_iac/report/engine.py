@@ -77,11 +77,14 @@ def open_stack(project: Path, stack: str) -> Any:
     from pulumi.automation._stack import StackInitMode
 
     from maas_iac.automation import engine_env
+    from maas_iac.stack_secrets import check_secrets_provider
 
     cli = shutil.which("pulumi")
     if cli is None:
         raise InfrastructureError('the pulumi CLI is not on PATH; run make setup, then eval "$(scripts/env)"')
-    workspace = auto.LocalWorkspace(work_dir=str(project), env_vars=engine_env(project),
+    env = engine_env(project, stack=stack)
+    check_secrets_provider(stack, {**os.environ, **env}, project / "stacks" / f"Pulumi.{stack}.yaml")
+    workspace = auto.LocalWorkspace(work_dir=str(project), env_vars=env,
                                     pulumi_command=_pinned_command(cli))
     handle = object.__new__(auto.Stack)
     # Stack.__init__ would only add the select round trip; these are all a Stack holds.

@@ -30,6 +30,7 @@ import pytest
 from polling import wait_until
 
 from maas_iac.automation import engine_env, scratch_project, select_stack
+from maas_iac.clients.docker import list_containers
 
 STACK = "e2e"
 PORT_OFFSET = 2000
@@ -149,10 +150,18 @@ class E2EStack:
         return self.stack.preview(on_output=lambda _line: None, **kwargs)
 
     def pulumi_cli(self, *args: str) -> subprocess.Popen:
-        """The pulumi CLI on this stack, as a process of its own (to interrupt it)."""
-        return subprocess.Popen(["pulumi", *args, "--stack", STACK, "--non-interactive"], cwd=self.project,
-                                env={**os.environ, **self.env}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        """The pulumi CLI on this stack, as a process of its own (to interrupt it). Its output goes
+        to ``<project>/cli.log``, which :meth:`cli_log` reads back for failure messages."""
+        with open(self.project / "cli.log", "wb") as log:
+            return subprocess.Popen(["pulumi", *args, "--stack", STACK, "--non-interactive"], cwd=self.project,
+                                    env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+    def cli_log(self, lines: int = 40) -> str:
+        """The last lines the process of :meth:`pulumi_cli` printed."""
+        path = self.project / "cli.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
 
     def state_resources(self) -> list[dict[str, Any]]:
         return self.stack.export_stack().deployment.get("resources", [])
@@ -164,8 +173,9 @@ class E2EStack:
     # -- the world
 
     def containers(self, **labels: str) -> list[Any]:
-        filters = [f"maas.stack={STACK}"] + [f"{k}={v}" for k, v in labels.items()]
-        return self.docker.containers.list(all=True, filters={"label": filters})
+        """The stack's containers with ``labels``, inspected; one removed meanwhile (a rollout
+        deletes replicas while the tests look) is left out instead of failing the look."""
+        return list_containers(self.docker, [f"maas.stack={STACK}"] + [f"{k}={v}" for k, v in labels.items()])
 
     def container_ids(self, **labels: str) -> set[str]:
         return {c.id for c in self.containers(**labels)}
