@@ -23,7 +23,7 @@ from maas_iac.components import ModelService
 from maas_iac.errors import MaasError, SpecError, StackConfigError
 from maas_iac.gc_policy import tune_for_long_lived_objects
 from maas_iac.plan import model_service_args
-from maas_iac.clients.docker import open_docker
+from maas_iac.clients.docker import open_docker, pull_missing
 from maas_iac.clients.kafka import admin_client
 from maas_iac.components.model_topics import TopicArgs, kafka_topic
 from maas_iac.kafka.access import scram_users
@@ -82,17 +82,37 @@ def main() -> None:
         stack = stack_config()
         connections = Connections.from_stack(stack)
         specs = load_specs([models_dir()], stack=stack)  # incl. the stack's maas:allowedSources
-        sandbox = LoadCheckSandbox(image=stack.serving_base_image, connect=lambda: open_docker(connections.docker))
+        sandbox = LoadCheckSandbox(image=stack.serving_base_image,
+                                   connect=lambda: _load_check_engine(connections, stack.serving_base_image))
+        def lookup(registry: str, repository: str, tag: str) -> str | None:
+            """A manifest digest, asked with the stack's registry login when it is that registry."""
+            return manifest_digest(connections.registry if registry == connections.registry.address else registry,
+                                   repository, tag)
+
         resolver = Resolver(
             cache_dir(), check=functools.partial(check_loadable, run=sandbox),
-            registry_has=lambda repo, tag: manifest_digest(connections.registry, repo, tag) is not None)
-        pin = functools.lru_cache(maxsize=None)(lambda ref: pin_base_image(ref, manifest_digest))
+            registry_has=lambda repo, tag: lookup(stack.registry, repo, tag) is not None)
+        pin = functools.lru_cache(maxsize=None)(lambda ref: pin_base_image(ref, lookup))
         models = [resolver.resolve(spec, stack, pin) for spec in specs]
         live = guard_topics(stack, connections, models)
     except MaasError as exc:
         _fail(exc)
 
     declare(stack, connections, models, live)
+
+
+def _load_check_engine(connections: Connections, image: str | None) -> object:
+    """The stack's engine for the sandboxed load check, with the serving base image pulled
+    (logged in to the stack's registry) when it lacks it."""
+    import docker.errors
+
+    client = open_docker(connections.docker)
+    if image:
+        try:
+            pull_missing(client, connections.docker, image)
+        except docker.errors.DockerException:
+            pass  # not pullable: the sandbox says which image it needs
+    return client
 
 
 def events_topic(stack: StackConfig) -> TopicArgs:

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     from maas_iac.errors import MaasError
     from maas_iac.report import StepCollector, build_report, render_json, render_markdown, render_text
-    from maas_iac.report.engine import engine_failure, open_stack, project_dir, validate_target
+    from maas_iac.clients import Connections
+    from maas_iac.report.engine import engine_config, engine_failure, open_stack, project_dir, validate_target
     from maas_iac.report.lookups import local_lookups
 
     project = project_dir(args.cwd, args.stack)
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if failure is not None:
         # Before any resource exists the program needs only the registry.
         raise engine_failure(failure, collector.errors, config, stack, services=("registry", "docker")) from None
-    report = build_report(args.stack, collector.steps(), local_lookups())
+    registry = Connections.from_stack(engine_config(stack, config)).registry
+    report = build_report(args.stack, collector.steps(), local_lookups(registry))
     if args.format == "json":
         text = render_json(report)
     elif args.format == "markdown":

@@ -8,7 +8,7 @@ from typing import Any
 
 from maas_iac.clients.endpoints import DockerEndpoint
 
-__all__ = ["docker_client", "list_containers", "open_docker"]
+__all__ = ["docker_client", "list_containers", "log_in", "open_docker", "pull_missing"]
 
 
 def open_docker(endpoint: DockerEndpoint, timeout_s: float = 300) -> Any:
@@ -45,3 +45,40 @@ def list_containers(client: Any, labels: list[str]) -> list[Any]:
         except docker.errors.NotFound:
             pass
     return found
+
+
+def log_in(client: Any, endpoint: DockerEndpoint) -> None:
+    """Log the client in to the endpoint's registry, when it has a login, so that its pulls
+    (``FROM`` lines of builds too) and pushes authenticate. The engine checks the registry's
+    certificate against its own CAs (``/etc/docker/certs.d/<registry>/ca.crt``)."""
+    import docker.errors
+
+    from maas_iac.clients.registry import credentials
+    from maas_iac.errors import RegistryError
+
+    registry = endpoint.registry
+    login = credentials(registry) if registry is not None else None
+    if login is None:
+        return
+    try:
+        client.login(username=login.username, password=login.password, registry=registry.address, reauth=True)
+    except docker.errors.APIError as exc:
+        reason = exc.explanation or str(exc)
+        raise RegistryError(
+            f"registry {registry.address} refused the Docker engine {endpoint.host}'s login as {login.username!r} "
+            f"({reason}); check maas:registryAuth, and that the engine trusts the registry's CA "
+            f"(/etc/docker/certs.d/{registry.address}/ca.crt on that host)") from exc
+
+
+def pull_missing(client: Any, endpoint: DockerEndpoint, image: str) -> None:
+    """Pull ``image`` unless the engine has it, logged in when it lives in the stack's registry."""
+    import docker.errors
+
+    try:
+        client.images.get(image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    if endpoint.registry_for(image) is not None:
+        log_in(client, endpoint)
+    client.images.pull(image)

@@ -19,34 +19,80 @@ LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 @dataclass(frozen=True)
-class DockerEndpoint:
-    """A Docker engine: ``unix://``, ``tcp://`` or ``ssh://user@host``."""
+class RegistryEndpoint:
+    """A container registry, ``host[:port]``, and how to log in to it.
 
-    host: str = LOCAL_DOCKER_HOST
+    Plain HTTP on the loopback when it has neither a CA nor a login, HTTPS otherwise.
+    """
+
+    address: str
+    username: Optional[str] = None
+    password: Any = None
+    """The password: a plain string in the provider process, a ``pulumi.Output`` secret (or the
+    plaintext the program read, wrapped by :meth:`to_props`) in the program."""
+    ca_file: Optional[str] = None
+    """PEM file of the CA that signed the registry's certificate (``~`` expanded)."""
+    credential_helper: Optional[str] = None
+    """``<name>`` of a ``docker-credential-<name>`` program that holds the login instead."""
+
+    def __repr__(self) -> str:
+        return (f"RegistryEndpoint(address={self.address!r}, username={self.username!r}, "
+                f"ca_file={self.ca_file!r}, credential_helper={self.credential_helper!r})")
+
+    @property
+    def has_login(self) -> bool:
+        return bool(self.username or self.credential_helper)
 
     def to_props(self) -> dict[str, Any]:
-        return {"host": self.host}
+        """The props form; the password becomes a Pulumi secret."""
+        import pulumi
+
+        props: dict[str, Any] = {"address": self.address}
+        for key in ("username", "ca_file", "credential_helper"):
+            if getattr(self, key):
+                props[key] = getattr(self, key)
+        if self.password is not None:
+            password = self.password
+            props["password"] = password if isinstance(password, pulumi.Output) else pulumi.Output.secret(password)
+        return props
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, Any] | str) -> RegistryEndpoint:
+        """From the props form, or from the bare address of state recorded before logins."""
+        if isinstance(props, str):
+            return cls(address=props)
+        return cls(address=str(props["address"]), username=props.get("username"), password=props.get("password"),
+                   ca_file=props.get("ca_file"), credential_helper=props.get("credential_helper"))
+
+
+@dataclass(frozen=True)
+class DockerEndpoint:
+    """A Docker engine, ``unix://``, ``tcp://`` or ``ssh://user@host``, and the registry login it
+    pulls and pushes with (as ``docker login`` would give it)."""
+
+    host: str = LOCAL_DOCKER_HOST
+    registry: Optional[RegistryEndpoint] = None
+    """The stack's registry, when it has a login or a CA of its own."""
+
+    def to_props(self) -> dict[str, Any]:
+        props: dict[str, Any] = {"host": self.host}
+        if self.registry is not None and (self.registry.has_login or self.registry.ca_file):
+            props["registry"] = self.registry.to_props()
+        return props
 
     @classmethod
     def from_props(cls, props: Optional[Mapping[str, Any]]) -> DockerEndpoint:
         """The endpoint of a resource's inputs; the local engine for state that predates them."""
         if not props or not props.get("host"):
             return cls()
-        return cls(host=str(props["host"]))
+        registry = props.get("registry")
+        return cls(host=str(props["host"]), registry=RegistryEndpoint.from_props(registry) if registry else None)
 
-
-@dataclass(frozen=True)
-class RegistryEndpoint:
-    """A container registry, ``host[:port]``: plain HTTP on the loopback, HTTPS elsewhere."""
-
-    address: str
-
-    def to_props(self) -> dict[str, Any]:
-        return {"address": self.address}
-
-    @classmethod
-    def from_props(cls, props: Mapping[str, Any]) -> RegistryEndpoint:
-        return cls(address=str(props["address"]))
+    def registry_for(self, image: str) -> Optional[RegistryEndpoint]:
+        """The login for pulling ``image`` (``host[:port]/repo…``), when it lives in that registry."""
+        if self.registry is not None and image.startswith(self.registry.address + "/"):
+            return self.registry
+        return None
 
 
 @dataclass(frozen=True)
@@ -119,9 +165,14 @@ class Connections:
         """From a :class:`maas_iac.spec.StackConfig` (the password as the config holds it)."""
         k = stack.kafka
         password = k.sasl_password.plaintext if k.sasl_password is not None else None
+        auth = stack.registry_auth
+        registry = RegistryEndpoint(
+            address=stack.registry, username=auth.username, ca_file=auth.ca_file,
+            password=auth.password.plaintext if auth.password is not None else None,
+            credential_helper=auth.credential_helper)
         return cls(
-            docker=DockerEndpoint(host=stack.docker_host),
-            registry=RegistryEndpoint(address=stack.registry),
+            docker=DockerEndpoint(host=stack.docker_host, registry=registry),
+            registry=registry,
             kafka=KafkaEndpoint(bootstrap_servers=tuple(k.bootstrap_servers), security_protocol=k.security_protocol,
                                 sasl_mechanism=k.sasl_mechanism, sasl_username=k.sasl_username,
                                 sasl_password=password, ca_location=k.ca_file),

@@ -40,7 +40,7 @@ def _docker(stack: StackConfig) -> Optional[str]:
 
 def _registry(stack: StackConfig) -> Optional[str]:
     try:
-        manifest_digest(stack.registry, "maas/reachability-probe", "none", timeout_s=5)
+        manifest_digest(Connections.from_stack(stack).registry, "maas/reachability-probe", "none", timeout_s=5)
     except RegistryError as exc:
         return f"registry {stack.registry} does not answer ({_first_line(exc)})"
     return None

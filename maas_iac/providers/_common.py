@@ -32,6 +32,13 @@ def docker_endpoint(props: Mapping[str, Any]) -> DockerEndpoint:
     return DockerEndpoint.from_props(props.get("docker"))
 
 
+def docker_props(props: Mapping[str, Any]) -> dict[str, Any]:
+    """A resource's ``docker`` input as its outputs record it: as given (the engine keeps the
+    registry password in it a secret, as it was in the inputs), the local engine when unset."""
+    given = props.get("docker")
+    return plain(given) if given and given.get("host") else DockerEndpoint().to_props()
+
+
 def changed_keys(olds: Mapping[str, Any], news: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
     """The keys among `keys` whose value differs between olds and news (missing == None)."""
     return [k for k in keys if olds.get(k) != news.get(k)]

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Optional, TypedDict
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from ._common import GONE, changed_keys, docker_client, docker_endpoint, has_unknowns, plain
+from maas_iac.clients.docker import pull_missing
+
+from ._common import GONE, changed_keys, docker_client, docker_endpoint, docker_props, has_unknowns, plain
 
 _RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 _REPLACE_ON = ("name", "image", "command", "env", "labels", "network", "aliases", "ports", "healthcheck")
@@ -83,7 +85,7 @@ def _normalise(props: dict[str, Any]) -> dict[str, Any]:
     out["healthcheck"] = _healthcheck(props.get("healthcheck"))
     out["name_prefix"] = props.get("name_prefix")
     out["auto_name"] = bool(props.get("auto_name"))
-    out["docker"] = docker_endpoint(props).to_props()
+    out["docker"] = docker_props(props)
     return out
 
 
@@ -139,7 +141,7 @@ class ContainerProvider(ResourceProvider):
 
         spec = _normalise(props)
         with docker_client(props) as client:
-            _ensure_image(client, spec["image"])
+            pull_missing(client, docker_endpoint(props), spec["image"])
             hc = spec["healthcheck"]
             ports = {
                 f"{p['internal']}/{p['protocol']}": (p["host_ip"], p["external"] or None)
@@ -196,7 +198,7 @@ class ContainerProvider(ResourceProvider):
                               delete_before_replace=bool(replaces) and _fixed(news))
         new = _normalise(news)
         replaces = changed_keys(olds, new, _REPLACE_ON)
-        if docker_endpoint(olds) != docker_endpoint(new):
+        if docker_endpoint(olds).host != docker_endpoint(new).host:  # another engine, not another login
             replaces.append("docker")
         if olds.get("running") is False:
             # Found stopped by a refresh: bring it back as a fresh container.
@@ -246,13 +248,6 @@ def _fixed(props: dict[str, Any]) -> bool:
     return not props.get("auto_name") or fixed_port
 
 
-def _ensure_image(client: Any, image: str) -> None:
-    import docker.errors
-
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        client.images.pull(image)
 
 
 def _live(container: Any) -> dict[str, Any]:

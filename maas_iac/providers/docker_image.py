@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any, Optional
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
 
+from maas_iac.clients.docker import log_in
+from maas_iac.clients.endpoints import RegistryEndpoint
 from maas_iac.clients.registry import manifest_digest
 from maas_iac.errors import RegistryError
 
-from ._common import GONE, changed_keys, docker_client, docker_endpoint, plain
+from ._common import GONE, changed_keys, docker_client, docker_endpoint, docker_props, plain
 
 _IDENTITY = ("registry", "repository", "tag")
 def _check_stream(events: Any, what: str) -> list[str]:
@@ -30,6 +32,14 @@ def _check_stream(events: Any, what: str) -> list[str]:
     return tail
 
 
+def _registry(props: dict[str, Any]) -> RegistryEndpoint:
+    """The image's registry, with the login the ``docker`` input carries for it."""
+    login = docker_endpoint(props).registry
+    if login is not None and login.address == props["registry"]:
+        return login
+    return RegistryEndpoint(address=props["registry"])
+
+
 class RegistryImageProvider(ResourceProvider):
     """Create = build + push unless the registry has the tag; delete keeps what was pushed."""
 
@@ -38,10 +48,11 @@ class RegistryImageProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         registry, repository, tag = (props[k] for k in _IDENTITY)
         ref = f"{registry}/{repository}"
-        digest = manifest_digest(registry, repository, tag)
+        digest = manifest_digest(_registry(props), repository, tag)
         built = digest is None
         if built:
             with docker_client(props) as client:
+                log_in(client, docker_endpoint(props))
                 _check_stream(client.api.build(
                     path=props["context"],
                     dockerfile=props["dockerfile"],
@@ -54,16 +65,16 @@ class RegistryImageProvider(ResourceProvider):
                 ), f"docker build of {ref}:{tag} from {props['context']}")
                 _check_stream(client.api.push(ref, tag=tag, stream=True, decode=True),
                               f"docker push of {ref}:{tag}")
-            digest = manifest_digest(registry, repository, tag)
+            digest = manifest_digest(_registry(props), repository, tag)
             if digest is None:
                 raise RegistryError(f"{ref}:{tag} was pushed but the registry does not list it")
         outs = {k: plain(props[k]) for k in _INPUTS}
-        outs["docker"] = docker_endpoint(props).to_props()
+        outs["docker"] = docker_props(props)
         outs.update(image_ref=f"{ref}:{tag}", repo_digest=f"{ref}@{digest}", built=built)
         return CreateResult(f"{ref}:{tag}", outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        digest = manifest_digest(props["registry"], props["repository"], props["tag"])
+        digest = manifest_digest(_registry(props), props["repository"], props["tag"])
         if digest is None:
             return GONE
         return ReadResult(id_, {**props, "repo_digest": f"{props['registry']}/{props['repository']}@{digest}"})

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
 
-from ._common import GONE, changed_keys, docker_client, docker_endpoint, plain
+from ._common import GONE, changed_keys, docker_client, docker_endpoint, docker_props, plain
 
 _INPUTS = ("name", "driver", "internal", "labels")
 
@@ -27,7 +27,7 @@ class NetworkProvider(ResourceProvider):
                 check_duplicate=True,
             )
         return CreateResult(net.id, {**{k: plain(props[k]) for k in _INPUTS}, "network_id": net.id,
-                                     "docker": docker_endpoint(props).to_props()})
+                                     "docker": docker_props(props)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         import docker.errors
@@ -49,7 +49,7 @@ class NetworkProvider(ResourceProvider):
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = changed_keys(olds, {**news, "labels": news.get("labels") or {}}, _INPUTS)
-        if docker_endpoint(olds) != docker_endpoint(news):
+        if docker_endpoint(olds).host != docker_endpoint(news).host:  # another engine, not another login
             changed.append("docker")
         # The name is fixed, so the old network must go before the new one can exist.
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)

@@ -59,10 +59,10 @@ def validate_target(project: Path, stack: str) -> StackConfig:
 
 def engine_config(handle: Any, stack: StackConfig) -> StackConfig:
     """``stack`` as the engine decrypts it: the stack file holds its secrets (the Kafka
-    password) as ciphertext, and the CLI's own clients need them in the clear, in memory."""
+    and registry passwords) as ciphertext, and the CLI's own clients need them in the clear, in memory."""
     from maas_iac.spec import STACK_CONFIG_KEYS, load_stack_config
 
-    if stack.kafka.sasl_password is None and not stack.kafka_users:
+    if stack.kafka.sasl_password is None and not stack.kafka_users and stack.registry_auth.password is None:
         return stack
     values = handle.get_all_config()
     mapping = {key: values[f"maas:{key}"].value for key in STACK_CONFIG_KEYS if f"maas:{key}" in values}

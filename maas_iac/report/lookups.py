@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from maas_iac.clients.endpoints import RegistryEndpoint
 from maas_iac.report.changes import Lookups
 
 __all__ = ["commit_subject", "image_cached", "layer_bytes", "local_lookups"]
@@ -21,13 +22,15 @@ def commit_subject(repository: str, sha: str, cache: Optional[Path] = None) -> O
     return GitMirror((cache or cache_dir()) / "git").subject(repository, sha)
 
 
-def image_cached(registry: str, repository: str, tag: str) -> Optional[bool]:
-    """Whether the registry has ``repository:tag``; None when it cannot be asked."""
+def image_cached(registry: str, repository: str, tag: str, login: Optional[RegistryEndpoint] = None) -> Optional[bool]:
+    """Whether the registry has ``repository:tag`` (asked with ``login`` when it is that
+    registry's); None when it cannot be asked."""
     from maas_iac.clients.registry import manifest_digest
     from maas_iac.errors import RegistryError
 
+    endpoint = login if login is not None and login.address == registry else registry
     try:
-        return manifest_digest(registry, repository, tag, timeout_s=5) is not None
+        return manifest_digest(endpoint, repository, tag, timeout_s=5) is not None
     except RegistryError:
         return None
 
@@ -44,6 +47,8 @@ def layer_bytes(context: str) -> Optional[int]:
     return sum(p.stat().st_size for p in files)
 
 
-def local_lookups() -> Lookups:
-    """Lookups against this machine's Git cache, the stack's registry and build contexts."""
-    return Lookups(commit_subject=commit_subject, image_cached=image_cached, layer_bytes=layer_bytes)
+def local_lookups(registry: Optional[RegistryEndpoint] = None) -> Lookups:
+    """Lookups against this machine's Git cache, the stack's registry (with its login) and
+    build contexts."""
+    return Lookups(commit_subject=commit_subject, layer_bytes=layer_bytes,
+                   image_cached=lambda address, repository, tag: image_cached(address, repository, tag, registry))

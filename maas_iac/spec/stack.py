@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_SERVING_BASE_IMAGE",
     "STACK_CONFIG_KEYS",
     "KafkaConfig",
+    "RegistryAuth",
     "Secret",
     "StackConfig",
     "apply_stack_config",
@@ -56,6 +57,7 @@ CONFIG_NAMESPACE = "maas"
 """Pulumi config namespace of every stack key (``maas:registry``)."""
 STACK_CONFIG_KEYS = (
     "registry",
+    "registryAuth",
     "dockerHost",
     "kafka",
     "bindAddress",
@@ -79,7 +81,7 @@ DEFAULT_BIND_ADDRESS = "127.0.0.1"
 _STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _PULUMI_TOP_LEVEL = ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
-_OBJECT_KEYS = ("kafka", "replicas", "kafkaUsers", "allowedSources")
+_OBJECT_KEYS = ("kafka", "registryAuth", "replicas", "kafkaUsers", "allowedSources")
 _INT_KEYS = ("portOffset",)
 _BOOL_KEYS = ("protect",)
 
@@ -137,6 +139,19 @@ class KafkaConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryAuth:
+    """``maas:registryAuth``: how to log in to the stack's registry (all unset: no login)."""
+
+    username: str | None = None
+    password: Secret | None = None
+    """The user's password, with ``username``."""
+    credential_helper: str | None = None
+    """``docker-credential-<name>`` holds the login instead."""
+    ca_file: str | None = None
+    """PEM file of the registry's CA (``~`` expanded by the clients)."""
+
+
+@dataclass(frozen=True, slots=True)
 class StackConfig:
     """The validated settings of one stack."""
 
@@ -148,6 +163,8 @@ class StackConfig:
     """Docker engine URL, ``unix://`` or ``ssh://``."""
     kafka: KafkaConfig
     """Kafka connection."""
+    registry_auth: RegistryAuth = field(default_factory=RegistryAuth)
+    """How to log in to ``registry``."""
     bind_address: str = DEFAULT_BIND_ADDRESS
     """Address routers publish their ports on."""
     port_offset: int = 0
@@ -394,6 +411,9 @@ def _validate(
     kafka = data.get("kafka")
     secrets: list[tuple[DocPath, Any]] = [(("kafka", "saslPassword"),
                                           kafka.get("saslPassword") if isinstance(kafka, Mapping) else None)]
+    auth = data.get("registryAuth")
+    if isinstance(auth, Mapping):
+        secrets.append((("registryAuth", "password"), auth.get("password")))
     users = data.get("kafkaUsers")
     if isinstance(users, Mapping):
         secrets += [(("kafkaUsers", str(name)), value) for name, value in users.items()]
@@ -428,6 +448,7 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
     if isinstance(servers, str):
         servers = servers.split(",")
     secret = _secret(kafka.get("saslPassword"))
+    auth = data.get("registryAuth") or {}
     kw: dict[str, Any] = {}
     for key, attr in (
         ("bindAddress", "bind_address"),
@@ -451,6 +472,9 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
             sasl_password=secret,
             ca_file=kafka.get("caFile"),
         ),
+        registry_auth=RegistryAuth(
+            username=auth.get("username"), password=_secret(auth.get("password")),
+            credential_helper=auth.get("credentialHelper"), ca_file=auth.get("caFile")),
         replicas=FrozenMap(data.get("replicas", {})),
         kafka_users=FrozenMap({name: _secret(value) for name, value in (data.get("kafkaUsers") or {}).items()}),
         allowed_sources=tuple(data.get("allowedSources", ("local",))),
