@@ -556,7 +556,7 @@ seed() {
 }
 
 # stack: the prodlike stack in this checkout's backend (scripts/env), with the passphrase file;
-# the Kafka password goes in as a Pulumi secret through stdin, never on a command line.
+# the Kafka and registry passwords go in as Pulumi secrets through stdin, never on a command line.
 stack() {
     cd "$MAAS_ROOT" || return 1
     export PULUMI_CONFIG_PASSPHRASE_FILE=$PL/passphrase
@@ -564,11 +564,17 @@ stack() {
     eval "$("$here/env")" || return 1
     command -v pulumi >/dev/null || { echo "error: pulumi missing: scripts/setup_pulumi.sh" >&2; return 1; }
     pulumi stack select --create "$STACK" >/dev/null || return 1
-    if [ "$(pulumi config get --stack "$STACK" --path maas:kafka.saslPassword 2>/dev/null)" != "$(cat "$PL/kafka.password")" ]; then
-        pulumi config set --stack "$STACK" --secret --path maas:kafka.saslPassword <"$PL/kafka.password" || return 1
-        echo "stack $STACK: maas:kafka.saslPassword set (secret) in stacks/Pulumi.$STACK.yaml"
+    set_secret maas:kafka.saslPassword "$PL/kafka.password" || return 1
+    set_secret maas:registryAuth.password "$PL/registry.password" || return 1
+}
+
+# set_secret KEY FILE: the stack's secret KEY (a --path) is FILE's text, set through stdin.
+set_secret() {
+    if [ "$(pulumi config get --stack "$STACK" --path "$1" 2>/dev/null)" != "$(cat "$2")" ]; then
+        pulumi config set --stack "$STACK" --secret --path "$1" <"$2" || return 1
+        echo "stack $STACK: $1 set (secret) in stacks/Pulumi.$STACK.yaml"
     else
-        echo "stack $STACK: maas:kafka.saslPassword already set"
+        echo "stack $STACK: $1 already set"
     fi
 }
 

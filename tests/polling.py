@@ -7,11 +7,13 @@ Importable from every test directory as ``from polling import wait_until`` (pyte
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Optional, TypeVar
 
-__all__ = ["wait_until"]
+__all__ = ["free_port", "wait_listening", "wait_until"]
 
 T = TypeVar("T")
 
@@ -42,3 +44,26 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, *, interva
                 message += f":\n{details()}"
             raise AssertionError(message)
         time.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, process: subprocess.Popen, what: str, timeout: float = 20,
+                   details: Optional[Callable[[], str]] = None) -> None:
+    """Wait until ``process`` listens on 127.0.0.1:``port``; fail at once when it exits first."""
+
+    def listening() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited with {process.returncode}" + (f": {details()}" if details else ""))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    wait_until(listening, timeout, f"{what} to listen on 127.0.0.1:{port}", interval=0.1, details=details)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Optional
 
 from maas_iac.clients.endpoints import DockerEndpoint
 
@@ -13,11 +17,64 @@ __all__ = ["docker_client", "list_containers", "log_in", "open_docker", "pull_mi
 
 def open_docker(endpoint: DockerEndpoint, timeout_s: float = 300) -> Any:
     """A Docker SDK client for ``endpoint``; the caller closes it. ``ssh://`` goes through the
-    ``ssh`` program, so the operator's agent, keys and known_hosts apply."""
+    ``ssh`` program, so the operator's agent, keys and known_hosts apply; ``tcp://`` is TLS with
+    the endpoint's client certificate, the engine's certificate checked against its CA."""
     import docker
 
+    if endpoint.host.startswith("tcp://"):
+        tls, scratch = _tls_config(endpoint)
+        client = docker.DockerClient.__new__(docker.DockerClient)
+        client.api = _explicit_ca_api()(base_url=endpoint.host, timeout=timeout_s, tls=tls)
+        if scratch is not None:
+            weakref.finalize(client, shutil.rmtree, scratch, True)
+        return client
     return docker.DockerClient(base_url=endpoint.host, timeout=timeout_s,
                                use_ssh_client=endpoint.host.startswith("ssh://"))
+
+
+def _explicit_ca_api() -> type:
+    """The SDK's API client, with requests' ``trust_env`` off: with it on, REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE in the environment replaces the engine's CA, and the engine's certificate
+    fails verification against the system's CAs."""
+    import docker
+
+    class ExplicitCAAPIClient(docker.APIClient):
+        trust_env = property(lambda self: False, lambda self, value: None)
+
+    return ExplicitCAAPIClient
+
+
+def _tls_config(endpoint: DockerEndpoint) -> tuple[Any, Optional[str]]:
+    """The SDK's TLS settings; PEM texts go to a private directory (0700) the client's life long,
+    since the SDK reads files only."""
+    import docker.tls
+
+    from maas_iac.errors import InfrastructureError
+
+    tls = endpoint.tls
+    if tls is None:
+        raise InfrastructureError(f"Docker host {endpoint.host} is tcp:// without TLS: set maas:dockerTls")
+    scratch: Optional[str] = None
+
+    def path(file: Optional[str], pem: Any, name: str) -> str:
+        nonlocal scratch
+        if file:
+            return os.path.expanduser(file)
+        if scratch is None:
+            scratch = tempfile.mkdtemp(prefix="maas-docker-tls-")
+        target = os.path.join(scratch, name)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(str(pem))
+        return target
+
+    try:
+        config = docker.tls.TLSConfig(
+            client_cert=(path(tls.cert_file, tls.cert, "cert.pem"), path(tls.key_file, tls.key, "key.pem")),
+            ca_cert=path(tls.ca_file, tls.ca, "ca.pem"), verify=True)
+    except docker.errors.TLSParameterError as exc:
+        raise InfrastructureError(f"Docker host {endpoint.host}: {exc}; fix maas:dockerTls") from exc
+    return config, scratch
 
 
 @contextmanager

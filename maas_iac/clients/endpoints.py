@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-__all__ = ["Connections", "DockerEndpoint", "KafkaEndpoint", "LOCAL_DOCKER_HOST", "RegistryEndpoint"]
+__all__ = ["Connections", "DockerEndpoint", "DockerTlsFiles", "KafkaEndpoint", "LOCAL_DOCKER_HOST", "RegistryEndpoint"]
 
 LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock"
 """The engine of resources recorded before the Docker host was an input (they all ran there)."""
@@ -66,18 +66,50 @@ class RegistryEndpoint:
 
 
 @dataclass(frozen=True)
+class DockerTlsFiles:
+    """The TLS of a ``tcp://`` engine: each part a file path or its PEM text."""
+
+    ca_file: Optional[str] = None
+    cert_file: Optional[str] = None
+    key_file: Optional[str] = None
+    ca: Optional[str] = None
+    cert: Optional[str] = None
+    key: Any = None
+    """The client key's PEM text: plain in the provider process, a secret in the program."""
+
+    def __repr__(self) -> str:
+        return f"DockerTlsFiles(ca_file={self.ca_file!r}, cert_file={self.cert_file!r}, key_file={self.key_file!r})"
+
+    def to_props(self) -> dict[str, Any]:
+        import pulumi
+
+        props = {k: getattr(self, k) for k in ("ca_file", "cert_file", "key_file", "ca", "cert") if getattr(self, k)}
+        if self.key is not None:
+            props["key"] = self.key if isinstance(self.key, pulumi.Output) else pulumi.Output.secret(self.key)
+        return props
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, Any]) -> DockerTlsFiles:
+        return cls(**{k: props.get(k) for k in ("ca_file", "cert_file", "key_file", "ca", "cert", "key")})
+
+
+@dataclass(frozen=True)
 class DockerEndpoint:
-    """A Docker engine, ``unix://``, ``tcp://`` or ``ssh://user@host``, and the registry login it
-    pulls and pushes with (as ``docker login`` would give it)."""
+    """A Docker engine, ``unix://``, ``tcp://`` (with TLS) or ``ssh://user@host``, and the
+    registry login it pulls and pushes with (as ``docker login`` would give it)."""
 
     host: str = LOCAL_DOCKER_HOST
     registry: Optional[RegistryEndpoint] = None
     """The stack's registry, when it has a login or a CA of its own."""
+    tls: Optional[DockerTlsFiles] = None
+    """The client certificate and CA of a ``tcp://`` host."""
 
     def to_props(self) -> dict[str, Any]:
         props: dict[str, Any] = {"host": self.host}
         if self.registry is not None and (self.registry.has_login or self.registry.ca_file):
             props["registry"] = self.registry.to_props()
+        if self.tls is not None:
+            props["tls"] = self.tls.to_props()
         return props
 
     @classmethod
@@ -85,8 +117,9 @@ class DockerEndpoint:
         """The endpoint of a resource's inputs; the local engine for state that predates them."""
         if not props or not props.get("host"):
             return cls()
-        registry = props.get("registry")
-        return cls(host=str(props["host"]), registry=RegistryEndpoint.from_props(registry) if registry else None)
+        registry, tls = props.get("registry"), props.get("tls")
+        return cls(host=str(props["host"]), registry=RegistryEndpoint.from_props(registry) if registry else None,
+                   tls=DockerTlsFiles.from_props(tls) if tls else None)
 
     def registry_for(self, image: str) -> Optional[RegistryEndpoint]:
         """The login for pulling ``image`` (``host[:port]/repo…``), when it lives in that registry."""
@@ -170,8 +203,12 @@ class Connections:
             address=stack.registry, username=auth.username, ca_file=auth.ca_file,
             password=auth.password.plaintext if auth.password is not None else None,
             credential_helper=auth.credential_helper)
+        t = stack.docker_tls
+        tls = None if t is None else DockerTlsFiles(
+            ca_file=t.ca_file, cert_file=t.cert_file, key_file=t.key_file, ca=t.ca, cert=t.cert,
+            key=t.key.plaintext if t.key is not None else None)
         return cls(
-            docker=DockerEndpoint(host=stack.docker_host, registry=registry),
+            docker=DockerEndpoint(host=stack.docker_host, registry=registry, tls=tls),
             registry=registry,
             kafka=KafkaEndpoint(bootstrap_servers=tuple(k.bootstrap_servers), security_protocol=k.security_protocol,
                                 sasl_mechanism=k.sasl_mechanism, sasl_username=k.sasl_username,

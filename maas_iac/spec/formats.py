@@ -169,18 +169,20 @@ def _check_docker_host(value: str) -> None:
     if value.startswith("unix:///") and not _CONTROL_OR_SPACE.search(value):
         if ".." not in value[len("unix://"):].split("/"):
             return
-    elif value.startswith("ssh://"):
+    elif value.startswith(("ssh://", "tcp://")):
         try:
             parts = urlsplit(value)
-            parts.port  # noqa: B018
+            port = parts.port
         except ValueError:
-            parts = None
+            parts, port = None, None
         if (
             parts is not None
             and urls.valid_host(parts.hostname or "")
             and not (parts.username or "").startswith("-")
             and parts.path in ("", "/")
             and not _CONTROL_OR_SPACE.search(value)
+            # tcp: an explicit port and no user (the client certificate is the login)
+            and (parts.scheme == "ssh" or (port is not None and not parts.username and not parts.password))
         ):
             return
     raise FormatProblem(M.DOCKER_HOST.format(value=value), M.DOCKER_HOST_FIX)

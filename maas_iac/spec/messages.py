@@ -88,8 +88,9 @@ REGISTRY = "{value!r} is not a registry address (host[:port], no scheme or path)
 REGISTRY_FIX = "e.g. 127.0.0.1:5000 or registry.example.com"
 IP_ADDRESS = "{value!r} is not an IP address"
 IP_ADDRESS_FIX = "e.g. 127.0.0.1, or 0.0.0.0 to listen on every interface"
-DOCKER_HOST = "{value!r} is not a Docker host: use unix:///path/to/docker.sock or ssh://[user@]host[:port]"
-DOCKER_HOST_FIX = "e.g. unix:///var/run/docker.sock or ssh://deploy@docker-1.example.com"
+DOCKER_HOST = ("{value!r} is not a Docker host: use unix:///path/to/docker.sock, ssh://[user@]host[:port] "
+               "or tcp://host:port (with maas:dockerTls)")
+DOCKER_HOST_FIX = "e.g. unix:///var/run/docker.sock, ssh://deploy@docker-1.example.com or tcp://docker-1.example.com:2376"
 BOOTSTRAP_SERVERS = "{value!r} is not a list of Kafka bootstrap servers (host:port[,host:port...])"
 BOOTSTRAP_SERVERS_FIX = "e.g. 127.0.0.1:9092 or kafka-1:9093,kafka-2:9093"
 NETWORK_NAME = "{value!r} is not a Docker network name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"

@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_ROUTER_IMAGE",
     "DEFAULT_SERVING_BASE_IMAGE",
     "STACK_CONFIG_KEYS",
+    "DockerTls",
     "KafkaConfig",
     "RegistryAuth",
     "Secret",
@@ -59,6 +60,7 @@ STACK_CONFIG_KEYS = (
     "registry",
     "registryAuth",
     "dockerHost",
+    "dockerTls",
     "kafka",
     "bindAddress",
     "portOffset",
@@ -81,7 +83,7 @@ DEFAULT_BIND_ADDRESS = "127.0.0.1"
 _STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _PULUMI_TOP_LEVEL = ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
-_OBJECT_KEYS = ("kafka", "registryAuth", "replicas", "kafkaUsers", "allowedSources")
+_OBJECT_KEYS = ("kafka", "registryAuth", "dockerTls", "replicas", "kafkaUsers", "allowedSources")
 _INT_KEYS = ("portOffset",)
 _BOOL_KEYS = ("protect",)
 
@@ -152,6 +154,19 @@ class RegistryAuth:
 
 
 @dataclass(frozen=True, slots=True)
+class DockerTls:
+    """``maas:dockerTls``: the TLS of a ``tcp://`` Docker host; each part a file or PEM text."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca: str | None = None
+    cert: str | None = None
+    key: Secret | None = None
+    """The client key's PEM text, a secret."""
+
+
+@dataclass(frozen=True, slots=True)
 class StackConfig:
     """The validated settings of one stack."""
 
@@ -165,6 +180,8 @@ class StackConfig:
     """Kafka connection."""
     registry_auth: RegistryAuth = field(default_factory=RegistryAuth)
     """How to log in to ``registry``."""
+    docker_tls: DockerTls | None = None
+    """TLS of a ``tcp://`` ``docker_host``."""
     bind_address: str = DEFAULT_BIND_ADDRESS
     """Address routers publish their ports on."""
     port_offset: int = 0
@@ -414,6 +431,9 @@ def _validate(
     auth = data.get("registryAuth")
     if isinstance(auth, Mapping):
         secrets.append((("registryAuth", "password"), auth.get("password")))
+    tls = data.get("dockerTls")
+    if isinstance(tls, Mapping):
+        secrets.append((("dockerTls", "key"), tls.get("key")))
     users = data.get("kafkaUsers")
     if isinstance(users, Mapping):
         secrets += [(("kafkaUsers", str(name)), value) for name, value in users.items()]
@@ -449,6 +469,7 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
         servers = servers.split(",")
     secret = _secret(kafka.get("saslPassword"))
     auth = data.get("registryAuth") or {}
+    tls = data.get("dockerTls")
     kw: dict[str, Any] = {}
     for key, attr in (
         ("bindAddress", "bind_address"),
@@ -472,6 +493,9 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
             sasl_password=secret,
             ca_file=kafka.get("caFile"),
         ),
+        docker_tls=None if tls is None else DockerTls(
+            ca_file=tls.get("caFile"), cert_file=tls.get("certFile"), key_file=tls.get("keyFile"),
+            ca=tls.get("ca"), cert=tls.get("cert"), key=_secret(tls.get("key"))),
         registry_auth=RegistryAuth(
             username=auth.get("username"), password=_secret(auth.get("password")),
             credential_helper=auth.get("credentialHelper"), ca_file=auth.get("caFile")),

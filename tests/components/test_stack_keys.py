@@ -76,7 +76,31 @@ def _check_kafka(regs, stack: StackConfig) -> None:
             assert props["sasl_password"] == PASSWORD
 
 
+def _check_registry_login(regs, stack: StackConfig) -> None:
+    """Every Docker-touching resource pulls and pushes with the login, the password a secret."""
+    auth = stack.registry_auth
+    for r in _docker_resources(regs):
+        login = r.inputs["docker"]["registry"]
+        assert login["address"] == stack.registry
+        assert (login.get("username"), login.get("ca_file"), login.get("credential_helper")) == (
+            auth.username, auth.ca_file, auth.credential_helper)
+        if auth.password is not None:
+            assert login["password"] == PASSWORD
+
+
+def _check_docker_tls(regs, stack: StackConfig) -> None:
+    tls = stack.docker_tls
+    for r in _docker_resources(regs):
+        props = r.inputs["docker"]["tls"]
+        assert (props.get("ca_file"), props.get("cert_file"), props.get("key_file")) == (
+            tls.ca_file, tls.cert_file, tls.key_file)
+        if tls.key is not None:
+            assert props["key"] == PASSWORD
+
+
 CHECKS: dict[str, Callable[[list, StackConfig], None]] = {
+    "registryAuth": _check_registry_login,
+    "dockerTls": _check_docker_tls,
     "registry": lambda regs, stack: [
         _assert(r.inputs["registry"] == stack.registry) for r in _of_type(regs, tokens.REGISTRY_IMAGE)],
     "dockerHost": lambda regs, stack: [
@@ -121,6 +145,11 @@ def _engine_view(path: Path) -> StackConfig:
     stack = load_stack_config(path)
     if stack.kafka.sasl_password is not None:
         stack = dataclasses.replace(stack, kafka=dataclasses.replace(stack.kafka, sasl_password=Secret(plaintext=PASSWORD)))
+    if stack.registry_auth.password is not None:
+        stack = dataclasses.replace(stack, registry_auth=dataclasses.replace(
+            stack.registry_auth, password=Secret(plaintext=PASSWORD)))
+    if stack.docker_tls is not None and stack.docker_tls.key is not None:
+        stack = dataclasses.replace(stack, docker_tls=dataclasses.replace(stack.docker_tls, key=Secret(plaintext=PASSWORD)))
     return stack
 
 

@@ -131,6 +131,13 @@ class E2EStack:
     admin: Any
     env: dict[str, str]
     specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    name: str = STACK
+    """The stack's name: its containers' ``maas.stack`` label and its topics' prefix."""
+    address: str = "127.0.0.1"
+    """Where the routers publish (the stack's ``maas:bindAddress``)."""
+    port_offset: int = PORT_OFFSET
+    kafka_config: dict[str, Any] = field(default_factory=lambda: {"bootstrap.servers": KAFKA})
+    """librdkafka settings of a client of the stack's cluster."""
 
     # -- specs
 
@@ -153,7 +160,7 @@ class E2EStack:
         """The pulumi CLI on this stack, as a process of its own (to interrupt it). Its output goes
         to ``<project>/cli.log``, which :meth:`cli_log` reads back for failure messages."""
         with open(self.project / "cli.log", "wb") as log:
-            return subprocess.Popen(["pulumi", *args, "--stack", STACK, "--non-interactive"], cwd=self.project,
+            return subprocess.Popen(["pulumi", *args, "--stack", self.name, "--non-interactive"], cwd=self.project,
                                     env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
 
@@ -175,7 +182,7 @@ class E2EStack:
     def containers(self, **labels: str) -> list[Any]:
         """The stack's containers with ``labels``, inspected; one removed meanwhile (a rollout
         deletes replicas while the tests look) is left out instead of failing the look."""
-        return list_containers(self.docker, [f"maas.stack={STACK}"] + [f"{k}={v}" for k, v in labels.items()])
+        return list_containers(self.docker, [f"maas.stack={self.name}"] + [f"{k}={v}" for k, v in labels.items()])
 
     def container_ids(self, **labels: str) -> set[str]:
         return {c.id for c in self.containers(**labels)}
@@ -184,10 +191,10 @@ class E2EStack:
         return self.containers(**{"maas.model": model, "maas.role": "replica"})
 
     def rest(self, model: str) -> str:
-        return f"http://127.0.0.1:{PORTS[model][0] + PORT_OFFSET}/v1/models/{model}"
+        return f"http://{self.address}:{PORTS[model][0] + self.port_offset}/v1/models/{model}"
 
     def grpc(self, model: str) -> str:
-        return f"127.0.0.1:{PORTS[model][1] + PORT_OFFSET}"
+        return f"{self.address}:{PORTS[model][1] + self.port_offset}"
 
     def topic(self, name: str) -> tuple[int, dict[str, str]] | None:
         """(partitions, config) of a topic, or None when the broker lacks it."""
@@ -201,17 +208,17 @@ class E2EStack:
         return len(metadata[name].partitions), {k: v.value for k, v in config.items()}
 
     def stack_topics(self) -> set[str]:
-        return {t for t in self.admin.list_topics(timeout=10).topics if t.startswith(f"{STACK}.")}
+        return {t for t in self.admin.list_topics(timeout=10).topics if t.startswith(f"{self.name}.")}
 
     def events(self) -> list[dict[str, Any]]:
-        return read_topic(f"{STACK}.model-events")
+        return read_topic(f"{self.name}.model-events", self.kafka_config)
 
 
-def read_topic(topic: str) -> list[dict[str, Any]]:
+def read_topic(topic: str, kafka_config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every record of ``topic`` from the beginning, as {"key", "value"} with JSON values."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"e2e-{uuid.uuid4().hex}",
+    consumer = Consumer({**(kafka_config or {"bootstrap.servers": KAFKA}), "group.id": f"e2e-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions

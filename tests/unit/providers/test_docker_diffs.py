@@ -284,13 +284,13 @@ def sweeper(**changes: Any) -> dict[str, Any]:
 ])
 def test_sweeper_with_unknowns_is_an_update_never_a_replacement(news: dict[str, Any]) -> None:
     # No Docker call: the ids are not known before the containers exist (docker is unreachable here).
-    result = _SweeperProvider().diff("s", {**sweeper(), "removed": []}, {**news, "docker": {"host": "tcp://127.0.0.1:1"}})
+    result = _SweeperProvider().diff("s", {**sweeper(), "removed": []}, {**news, "docker": {"host": "unix:///run/maas-no-engine-here/docker.sock"}})
     assert result.changes and result.replaces == []
 
 
 @pytest.mark.parametrize("news", [sweeper(keep=["c" * 64]), sweeper(labels={"maas.stack": "other"})])
 def test_sweeper_with_other_containers_or_labels_is_an_update(news: dict[str, Any]) -> None:
-    result = _SweeperProvider().diff("s", {**sweeper(), "removed": []}, {**news, "docker": {"host": "tcp://127.0.0.1:1"}})
+    result = _SweeperProvider().diff("s", {**sweeper(), "removed": []}, {**news, "docker": {"host": "unix:///run/maas-no-engine-here/docker.sock"}})
     assert result.changes and result.replaces == []
 
 
@@ -299,6 +299,6 @@ def test_sweeper_keep_order_does_not_matter_and_then_docker_is_asked() -> None:
     # an engine that does not answer is an error, never "no change".
     import docker.errors
 
-    news = sweeper(keep=["b" * 64, "a" * 64], docker={"host": "tcp://127.0.0.1:1"})
+    news = sweeper(keep=["b" * 64, "a" * 64], docker={"host": "unix:///run/maas-no-engine-here/docker.sock"})
     with pytest.raises(docker.errors.DockerException):
         _SweeperProvider().diff("s", {**sweeper(), "removed": []}, news)
