@@ -5,8 +5,9 @@
 
 The credential is set through --bootstrap, the PLAINTEXT listener, whose ANONYMOUS principal is a
 super user (scripts/services). The password is read from FILE and never printed. With
---allow-prefix, the user may do everything with topics and consumer groups whose names start
-with PREFIX (prefixed ACLs) and nothing else. With --check,
+--allow-prefix, the user may do everything with topics, consumer groups and transactional ids
+whose names start with PREFIX (prefixed ACLs; the bridges are transactional producers) and
+nothing else. With --check,
 the user then logs in over SASL_SSL on that address, verifying the broker's certificate with CA.
 Run by `scripts/services start kafka` after every start: a data dir formatted before the SASL_SSL
 listener existed gets the admin's credential this way, and a changed password file takes effect.
@@ -55,7 +56,7 @@ def allow_prefix(bootstrap: str, user: str, prefix: str) -> None:
     bindings = [
         AclBinding(kind, prefix, ResourcePatternType.PREFIXED, f"User:{user}", "*", AclOperation.ALL,
                    AclPermissionType.ALLOW)
-        for kind in (ResourceType.TOPIC, ResourceType.GROUP)
+        for kind in (ResourceType.TOPIC, ResourceType.GROUP, ResourceType.TRANSACTIONAL_ID)
     ]
     for future in admin.create_acls(bindings, request_timeout=10).values():
         future.result()

@@ -48,6 +48,21 @@ class Fenced(Exception):
     """A newer instance with this transactional.id (or group.instance.id) took over."""
 
 
+class KafkaFatal(Exception):
+    """A fatal client error other than fencing (e.g. an authorization the broker refuses): the
+    clients cannot go on, and a new process may succeed once the cause is fixed."""
+
+
+_FENCING = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.FENCED_INSTANCE_ID,
+            KafkaError.INVALID_PRODUCER_EPOCH}
+FATAL_RESTART_DELAY_S = 5.0
+"""How long a bridge with a fatal, non-fencing error waits before it exits (Docker restarts it)."""
+
+
+def _fatal(err: KafkaError) -> Exception:
+    return Fenced(err.str()) if err.code() in _FENCING else KafkaFatal(f"{err.name()}: {err.str()}")
+
+
 class Bridge:
     def __init__(self, config: BridgeConfig, predictor: Predictor, log: Callable[[str], None]) -> None:
         self.config = config
@@ -131,6 +146,10 @@ class Bridge:
         except Fenced as err:
             self.log(f"fenced: {err}; this instance stops working and waits to be stopped")
             self.stopping.wait()
+        except KafkaFatal as err:
+            self.log(f"kafka: fatal: {err}; exiting in {FATAL_RESTART_DELAY_S:g}s for Docker to restart this bridge")
+            self.stopping.wait(FATAL_RESTART_DELAY_S)
+            return 1
         finally:
             self._close()
         return 0
@@ -152,7 +171,7 @@ class Bridge:
             except KafkaException as exc:
                 err = exc.args[0]
                 if err.fatal():
-                    raise Fenced(err.str()) from None
+                    raise _fatal(err) from None
                 self.log(f"init_transactions: {err.str()}; retrying in {delay:g}s")
                 self.stopping.wait(delay)
                 delay = min(delay * 2, 10)
@@ -164,7 +183,7 @@ class Bridge:
             if err is None:
                 out.append(msg)
             elif err.fatal() or err.code() == KafkaError.FENCED_INSTANCE_ID:
-                raise Fenced(err.str())
+                raise _fatal(err)
             elif err.code() != KafkaError._PARTITION_EOF:
                 self.log(f"consume: {err.str()}")
         return out
@@ -253,7 +272,7 @@ class Bridge:
         except KafkaException as exc:
             err = exc.args[0]
             if err.fatal():
-                raise Fenced(err.str()) from None
+                raise _fatal(err) from None
             self.log(f"transaction failed: {err.str()}; aborting and rewinding to the committed offsets")
             self._abort_and_rewind()
             return
@@ -315,7 +334,7 @@ class Bridge:
         except KafkaException as exc:
             err = exc.args[0]
             if err.fatal():
-                raise Fenced(err.str()) from None
+                raise _fatal(err) from None
             self.log(f"abort_transaction: {err.str()}")
         self._rewind()
 

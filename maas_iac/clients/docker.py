@@ -11,15 +11,19 @@ from contextlib import contextmanager
 from typing import Any, Optional
 
 from maas_iac.clients.endpoints import DockerEndpoint
+from maas_iac.clients.ssh_relay import relay_for
 
 __all__ = ["docker_client", "list_containers", "log_in", "open_docker", "pull_missing"]
 
 
 def open_docker(endpoint: DockerEndpoint, timeout_s: float = 300) -> Any:
     """A Docker SDK client for ``endpoint``; the caller closes it. ``ssh://`` goes through the
-    ``ssh`` program, so the operator's agent, keys and known_hosts apply; ``tcp://`` is TLS with
-    the endpoint's client certificate, the engine's certificate checked against its CA."""
+    ``ssh`` program (:mod:`maas_iac.clients.ssh_relay`), so the operator's agent, keys and
+    known_hosts apply; ``tcp://`` is TLS with the endpoint's client certificate, the engine's
+    certificate checked against its CA."""
     import docker
+
+    from maas_iac.errors import InfrastructureError
 
     if endpoint.host.startswith("tcp://"):
         tls, scratch = _tls_config(endpoint)
@@ -28,8 +32,14 @@ def open_docker(endpoint: DockerEndpoint, timeout_s: float = 300) -> Any:
         if scratch is not None:
             weakref.finalize(client, shutil.rmtree, scratch, True)
         return client
-    return docker.DockerClient(base_url=endpoint.host, timeout=timeout_s,
-                               use_ssh_client=endpoint.host.startswith("ssh://"))
+    if endpoint.host.startswith("ssh://"):
+        relay = relay_for(endpoint.host)
+        try:
+            return docker.DockerClient(base_url=relay.base_url, timeout=timeout_s)
+        except docker.errors.DockerException as exc:
+            why = relay.last_error or str(exc)
+            raise InfrastructureError(f"Docker host {endpoint.host} does not answer over ssh: {why}") from exc
+    return docker.DockerClient(base_url=endpoint.host, timeout=timeout_s)
 
 
 def _explicit_ca_api() -> type:
