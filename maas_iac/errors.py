@@ -8,6 +8,7 @@ the Pulumi program) tells a user's mistake from a bug with a single ``except Maa
     │   └── StackConfigError     ... specifically the stack configuration                      (exit 2)
     ├── SourceError              a model's Git source cannot be resolved or read                (exit 2)
     ├── TopicChangeRefused       a declared topic change would recreate a live topic            (exit 2)
+    ├── PromotionError           a promotion cannot be made, or a pinned image is not there     (exit 2)
     └── InfrastructureError      Docker, the registry or Kafka is unreachable or fails          (exit 3)
         └── RegistryError        ... specifically the container registry                        (exit 3)
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 __all__ = [
     "InfrastructureError",
     "MaasError",
+    "PromotionError",
     "RegistryError",
     "SourceError",
     "SpecError",
@@ -145,5 +147,13 @@ class RegistryError(InfrastructureError):
 class TopicChangeRefused(MaasError):
     """Raised before anything is registered when a declared topic would have to be deleted and
     recreated (fewer partitions, another replication factor) and its spec does not opt in."""
+
+    exit_code = 2
+
+
+class PromotionError(MaasError):
+    """Raised when ``maas promote`` cannot pin a model (the source stack does not deploy it, its
+    registry no longer serves the digest), or when a stack's ``maas:promoted`` pin cannot be
+    honoured (the registry lacks the tag at the pinned digest, the image is not the pinned one)."""
 
     exit_code = 2

@@ -61,11 +61,11 @@ def bridge_args(model: ResolvedModel, stack: StackConfig, connections: Connectio
     secured = kafka.security_protocol != "PLAINTEXT"
     ca_pem = Path(os.path.expanduser(kafka.ca_location)).read_text() if secured and kafka.ca_location else None
     return BridgeArgs(
-        stack=stack.stack, model_name=spec.name, image=model.recipe.base_image, consumers=spec.bridge.consumers,
+        stack=stack.stack, model_name=spec.name, image=model.base_image, consumers=spec.bridge.consumers,
         network=placed_on, grpc_target=target, bootstrap_servers=kafka.bootstrap,
         requests_topic=names.requests, predictions_topic=names.predictions, errors_topic=names.errors,
         labels={k: v for k, v in labels.items() if k != "maas.digest"}, name_prefix=f"{stack.stack}-{spec.name}-bridge",
-        git_sha=model.revision.sha, digest=model.digest, max_batch_size=spec.bridge.max_batch_size,
+        git_sha=model.git_sha, digest=model.digest, max_batch_size=spec.bridge.max_batch_size,
         linger_ms=spec.bridge.linger_ms, security_protocol=kafka.security_protocol,
         sasl_mechanism=kafka.sasl_mechanism if secured else None, sasl_username=kafka.sasl_username if secured else None,
         sasl_password=kafka.to_props().get("sasl_password") if secured else None, ca_pem=ca_pem,
@@ -92,11 +92,13 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
     names = topic_names(stack.stack, spec.name)
     memory_mb = s.resources.memory_bytes // (1024 * 1024) if s.resources.memory_bytes else None
     return ModelServiceArgs(
-        image=ModelImageArgs(context=str(model.context), registry=stack.registry, repository=model.repository,
-                             tag=model.tag, labels=model.recipe.labels, docker=docker),
+        image=ModelImageArgs(context=str(model.context or ""), registry=stack.registry, repository=model.repository,
+                             tag=model.tag, labels=model.labels, docker=docker,
+                             pinned_digest=model.pinned.promotion.image if model.pinned else None,
+                             promoted_from=model.pinned.promotion.from_stack if model.pinned else None),
         replicas=ReplicaSettings(
             model_name=spec.name, replicas=s.replicas, network=network, alias=alias,
-            server_args=model.recipe.server_args + [f"--drain_seconds={s.drain_seconds}"],
+            server_args=model.server_args + [f"--drain_seconds={s.drain_seconds}"],
             labels={**labels, "maas.role": "replica"}, name_prefix=f"{stack.stack}-{spec.name}", env=dict(s.env),
             cpus=s.resources.cpus, memory_mb=memory_mb,
             health_interval_s=s.health.interval_seconds, health_timeout_s=s.health.timeout_seconds,
@@ -119,7 +121,7 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
                                        produce_requests=spec.topics.access.produce_requests,
                                        read_predictions=spec.topics.access.read_predictions))),
         event=EventArgs(bootstrap_servers=connections.kafka.bootstrap, topic=events_topic, stack=stack.stack,
-                        git_sha=model.revision.sha, repository=spec.source.repository, digest=model.digest,
+                        git_sha=model.git_sha, repository=spec.source.repository, digest=model.digest,
                         versions=list(model.served), kafka=kafka_props),
         bridge=bridge_args(model, stack, connections, network, labels),
     )

@@ -13,14 +13,16 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Callable, Optional
 
 import pulumi
 
 from maas_iac.artifacts.base_image import pin_base_image
 from maas_iac.clients import Connections
 from maas_iac.clients.registry import manifest_digest
+from maas_iac.clients.registry_copy import image_config
 from maas_iac.components import ModelService
-from maas_iac.errors import MaasError, SpecError, StackConfigError
+from maas_iac.errors import MaasError, PromotionError, SpecError, StackConfigError
 from maas_iac.gc_policy import tune_for_long_lived_objects
 from maas_iac.plan import model_service_args
 from maas_iac.clients.docker import open_docker, pull_missing
@@ -32,12 +34,13 @@ from maas_iac.kafka import guard as topic_guard
 from maas_iac.plan import declared_topics
 from maas_iac.load_sandbox import LoadCheckSandbox
 from maas_iac.providers import ContainerSweeper, Network
-from maas_iac.resolve import ResolvedModel, Resolver, cache_dir, check_loadable
-from maas_iac.spec import STACK_CONFIG_KEYS, StackConfig, load_specs, load_stack_config
+from maas_iac.resolve import ResolvedModel, Resolver, cache_dir, check_loadable, resolve_pinned
+from maas_iac.spec import STACK_CONFIG_KEYS, ModelServiceSpec, StackConfig, load_specs, load_stack_config
 from maas_iac.spec.stack import CONFIG_NAMESPACE, check_stack_file
 from maas_iac.stack_secrets import check_secrets_provider
 
-__all__ = ["declare", "events_topic", "guard_topics", "main", "models_dir", "stack_config", "stack_file"]
+__all__ = ["declare", "events_topic", "guard_topics", "main", "models_dir", "pinned_model", "stack_config",
+           "stack_file"]
 
 EVENTS_PARTITIONS = 3
 
@@ -93,12 +96,29 @@ def main() -> None:
             cache_dir(), check=functools.partial(check_loadable, run=sandbox),
             registry_has=lambda repo, tag: lookup(stack.registry, repo, tag) is not None)
         pin = functools.lru_cache(maxsize=None)(lambda ref: pin_base_image(ref, lookup))
-        models = [resolver.resolve(spec, stack, pin) for spec in specs]
+        models = [pinned_model(spec, stack, connections, lookup, pin) if spec.name in stack.promoted
+                  else resolver.resolve(spec, stack, pin) for spec in specs]
         live = guard_topics(stack, connections, models)
     except MaasError as exc:
         _fail(exc)
 
     declare(stack, connections, models, live)
+
+
+def pinned_model(spec: ModelServiceSpec, stack: StackConfig, connections: Connections,
+                 lookup: Callable[[str, str, str], Optional[str]], pin: Callable[[str], str]) -> ResolvedModel:
+    """A promoted model (``maas:promoted``) as the stack's registry holds it: the tag must be at
+    the pinned digest, and the image's own config says what it serves. Its Git source is not read."""
+    promotion = stack.promoted[spec.name]
+    repository = f"maas/{spec.name}"
+    found = lookup(stack.registry, repository, promotion.tag)
+    if found != promotion.image:
+        raise PromotionError(
+            f"model {spec.name} is pinned to {stack.registry}/{repository}@{promotion.image} (maas:promoted), but the "
+            f"registry has {repository}:{promotion.tag} {'nowhere' if found is None else 'at ' + found}; promote it "
+            f"again: maas promote {spec.name} --from {promotion.from_stack} --to {stack.stack}")
+    image = image_config(connections.registry, repository, promotion.image)
+    return resolve_pinned(spec, stack, promotion, image, pin(stack.base_image_for(spec)))
 
 
 def _load_check_engine(connections: Connections, image: str | None) -> object:
@@ -154,7 +174,7 @@ def declare(stack: StackConfig, connections: Connections, models: list[ResolvedM
         pulumi.export(model.name, {
             "rest": service.rest_endpoint,
             "grpc": service.grpc_endpoint,
-            "gitSha": model.revision.sha,
+            "gitSha": model.git_sha,
             "ref": model.spec.source.ref,
             "digest": model.digest,
             "image": service.image,

@@ -19,17 +19,19 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
 
-from maas_iac.artifacts.context import Batching, ImageRecipe, write_context
-from maas_iac.errors import SourceError
+from maas_iac.artifacts.context import IMAGE_LABELS, Batching, ImageRecipe, write_context
+from maas_iac.errors import PromotionError, SourceError
 from maas_iac.load_sandbox import LoadCheckSandbox, SandboxResult, SandboxTimeout
 from maas_iac.source import GitMirror, Revision, read_model_tree
 from maas_iac.source.model_tree import ModelTree
-from maas_iac.spec import ModelServiceSpec, StackConfig, apply_stack_config
+from maas_iac.spec import ModelServiceSpec, Promotion, StackConfig, apply_stack_config
 from maas_iac.spec.model import Batching as SpecBatching
 
-__all__ = ["ResolvedModel", "Resolver", "cache_dir", "check_loadable", "recipe_batching"]
+__all__ = ["PinnedImage", "ResolvedModel", "Resolver", "cache_dir", "check_loadable", "recipe_batching",
+           "resolve_pinned"]
 
 LOAD_CHECK_TIMEOUT_S = 300
 """How long loading the new versions of one model may take."""
@@ -42,20 +44,40 @@ def cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class PinnedImage:
+    """A promoted image as this stack runs it: the ``maas:promoted`` entry, and what the image
+    itself says (its labels and command), read from the stack's registry."""
+
+    promotion: Promotion
+    labels: Mapping[str, str]
+    """The image's own maas-iac labels (Git SHA, repository, digest, versions)."""
+    server_args: tuple[str, ...]
+    """The image's command: the serving config it was built with."""
+    base_image: str
+    """This stack's serving base image (what the bridge runs; the model image has its own)."""
+
+
+@dataclass(frozen=True)
 class ResolvedModel:
     """A checked spec pinned to content, as it runs on one stack: everything the later stages
-    need, so none of them reads the spec's source again or re-validates anything."""
+    need, so none of them reads the spec's source again or re-validates anything.
+
+    A promoted model (``pinned``) has no revision, recipe or context: its Git source is not
+    read, and everything about its image comes from the pin.
+    """
 
     spec: ModelServiceSpec
     """The spec after the stack's merge rule (replicas, base image, ports)."""
-    revision: Revision
-    """The commit the ref resolved to."""
-    recipe: ImageRecipe
-    """The image's content: served versions and files, serving config, base image."""
+    revision: Optional[Revision]
+    """The commit the ref resolved to (None when pinned)."""
+    recipe: Optional[ImageRecipe]
+    """The image's content: served versions and files, serving config, base image (None when pinned)."""
     repository: str
     """Image repository in the registry, ``maas/<name>``."""
-    context: Path
-    """Build context directory (written only when the image must be built)."""
+    context: Optional[Path]
+    """Build context directory (written only when the image must be built; None when pinned)."""
+    pinned: Optional[PinnedImage] = None
+    """The promoted image this model runs on this stack, if any."""
 
     @property
     def name(self) -> str:
@@ -64,15 +86,44 @@ class ResolvedModel:
     @property
     def served(self) -> tuple[int, ...]:
         """The version numbers the image serves."""
-        return self.recipe.tree.served
+        return self.pinned.promotion.versions if self.pinned else self._recipe.tree.served
 
     @property
     def digest(self) -> str:
-        return self.recipe.digest
+        return self.pinned.promotion.digest if self.pinned else self._recipe.digest
 
     @property
     def tag(self) -> str:
-        return self.recipe.tag
+        return self.pinned.promotion.tag if self.pinned else self._recipe.tag
+
+    @property
+    def git_sha(self) -> str:
+        return self.pinned.promotion.git_sha if self.pinned else self._revision.sha
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The image's OCI labels."""
+        return dict(self.pinned.labels) if self.pinned else self._recipe.labels
+
+    @property
+    def server_args(self) -> list[str]:
+        """Arguments after the serving image's entrypoint."""
+        return list(self.pinned.server_args) if self.pinned else self._recipe.server_args
+
+    @property
+    def base_image(self) -> str:
+        """The stack's serving base image, pinned by digest where its registry answers."""
+        return self.pinned.base_image if self.pinned else self._recipe.base_image
+
+    @property
+    def _recipe(self) -> ImageRecipe:
+        assert self.recipe is not None
+        return self.recipe
+
+    @property
+    def _revision(self) -> Revision:
+        assert self.revision is not None
+        return self.revision
 
 
 def recipe_batching(batching: SpecBatching) -> Optional[Batching]:
@@ -132,6 +183,26 @@ class Resolver:
                 raise
             tmp.rename(context)
         return ResolvedModel(spec=spec, revision=revision, recipe=recipe, repository=image_repo, context=context)
+
+
+def resolve_pinned(spec: ModelServiceSpec, stack: StackConfig, promotion: Promotion, image: Mapping[str, Any],
+                   base_image: str) -> ResolvedModel:
+    """``spec`` on ``stack`` pinned to ``promotion``; ``image`` is the promoted image's config
+    (:func:`maas_iac.clients.registry_copy.image_config`) from the stack's registry, and must
+    be the image the pin describes. ``base_image`` is the stack's pinned serving base (for the
+    bridge). The spec's Git source is not read: a new commit on its ref changes nothing."""
+    spec = apply_stack_config(spec, stack)
+    labels = {k: str(v) for k, v in (image.get("Labels") or {}).items() if k in IMAGE_LABELS}
+    found = (labels.get("io.maas-iac.model-digest"), labels.get("org.opencontainers.image.revision"))
+    if found != (promotion.digest, promotion.git_sha) or not image.get("Cmd"):
+        raise PromotionError(
+            f"model {spec.name}: the image {stack.registry}/maas/{spec.name}@{promotion.image} is not the one "
+            f"maas:promoted describes (its labels say digest {found[0]}, commit {found[1]}); promote it again: "
+            f"maas promote {spec.name} --from {promotion.from_stack} --to {stack.stack}")
+    pinned = PinnedImage(promotion=promotion, labels=labels, server_args=tuple(str(a) for a in image["Cmd"]),
+                         base_image=base_image)
+    return ResolvedModel(spec=spec, revision=None, recipe=None, repository=f"maas/{spec.name}", context=None,
+                         pinned=pinned)
 
 
 def _version_key(tree: ModelTree, version: int) -> str:

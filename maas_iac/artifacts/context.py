@@ -21,6 +21,7 @@ from pathlib import Path
 from maas_iac.source.model_tree import ModelTree
 
 __all__ = [
+    "IMAGE_LABELS",
     "Batching",
     "ImageRecipe",
     "render_batching_parameters",
@@ -33,6 +34,15 @@ MODEL_ROOT = "/models"
 
 CONTEXT_MTIME = 315532800.0
 """1980-01-01T00:00:00Z: the fixed mtime of every context file (zip-safe, unlike 0)."""
+
+IMAGE_LABELS = (
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.title",
+    "io.maas-iac.model-digest",
+    "io.maas-iac.model-versions",
+)
+"""The labels :attr:`ImageRecipe.labels` sets, which tie a model image to its source."""
 
 # Bumped whenever the rendered Dockerfile changes shape, so old tags are not reused for new layouts.
 _RECIPE_FORMAT = "1"
@@ -87,13 +97,8 @@ class ImageRecipe:
     def labels(self) -> dict[str, str]:
         """OCI labels tying the image to its source."""
         rev = self.tree.revision
-        return {
-            "org.opencontainers.image.source": rev.repository,
-            "org.opencontainers.image.revision": rev.sha,
-            "org.opencontainers.image.title": self.model_name,
-            "io.maas-iac.model-digest": self.digest,
-            "io.maas-iac.model-versions": ",".join(map(str, self.tree.served)),
-        }
+        values = (rev.repository, rev.sha, self.model_name, self.digest, ",".join(map(str, self.tree.served)))
+        return dict(zip(IMAGE_LABELS, values))
 
     @property
     def server_args(self) -> list[str]:

@@ -24,7 +24,7 @@ from types import ModuleType
 
 __all__ = ["COMMANDS", "EXIT_INTERNAL", "build_parser", "main"]
 
-COMMANDS: tuple[str, ...] = ("validate", "preview", "drift", "predict")
+COMMANDS: tuple[str, ...] = ("validate", "preview", "drift", "predict", "promote")
 """Command names; each is the module ``maas_iac.cli.<name>`` (``-`` becomes ``_``)."""
 EXIT_INTERNAL = 70
 """Exit status for an unexpected internal error."""

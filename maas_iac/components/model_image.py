@@ -29,6 +29,10 @@ class ModelImageArgs:
     """OCI labels (Git SHA, repository, digest); already in the Dockerfile, repeated for the record."""
     docker: Optional[dict[str, Any]] = None
     """The engine that builds and pushes, ``DockerEndpoint.to_props()``; None: the local socket."""
+    pinned_digest: Optional[str] = None
+    """A promoted model's manifest digest: never built, the registry must have the tag at it."""
+    promoted_from: Optional[str] = None
+    """The stack a pinned image was promoted from (for the preview card)."""
 
 
 class ModelImage(pulumi.ComponentResource):
@@ -36,7 +40,8 @@ class ModelImage(pulumi.ComponentResource):
 
     An unchanged model keeps its tag, so nothing is built, pushed or restarted; a changed one
     gets a new tag, which replaces the image resource (build + push unless the registry already
-    has the tag, e.g. after a promotion from another stack).
+    has the tag). A promoted model's image is pinned: the same resource, which never builds and
+    only checks that the registry has the tag at the pinned digest.
     """
 
     if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
@@ -55,6 +60,8 @@ class ModelImage(pulumi.ComponentResource):
             tag=args.tag,
             labels=args.labels,
             docker=args.docker,
+            pinned_digest=args.pinned_digest,
+            promoted_from=args.promoted_from,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.image_ref = image.image_ref

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
 from maas_iac.clients.docker import log_in
 from maas_iac.clients.endpoints import RegistryEndpoint
 from maas_iac.clients.registry import manifest_digest
-from maas_iac.errors import RegistryError
+from maas_iac.errors import PromotionError, RegistryError
 
 from ._common import GONE, changed_keys, docker_client, docker_endpoint, docker_props, plain
 
@@ -48,6 +48,8 @@ class RegistryImageProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         registry, repository, tag = (props[k] for k in _IDENTITY)
         ref = f"{registry}/{repository}"
+        if props.get("pinned_digest"):
+            return CreateResult(f"{ref}:{tag}", self._pinned_outputs(props))
         digest = manifest_digest(_registry(props), repository, tag)
         built = digest is None
         if built:
@@ -73,6 +75,25 @@ class RegistryImageProvider(ResourceProvider):
         outs.update(image_ref=f"{ref}:{tag}", repo_digest=f"{ref}@{digest}", built=built)
         return CreateResult(f"{ref}:{tag}", outs)
 
+    def _pinned_outputs(self, props: dict[str, Any]) -> dict[str, Any]:
+        """A promoted image: nothing is built; the registry must have the tag at the pinned digest."""
+        registry, repository, tag = (props[k] for k in _IDENTITY)
+        pinned, ref = props["pinned_digest"], f"{registry}/{repository}"
+        digest = manifest_digest(_registry(props), repository, tag)
+        if digest != pinned:
+            model = repository.rsplit("/", 1)[-1]
+            raise PromotionError(
+                f"{ref}:{tag} is {'missing' if digest is None else digest} in the registry, not the promoted {pinned}; "
+                f"promote it again (maas promote {model} --from {props.get('promoted_from') or 'SOURCE'} --to STACK)")
+        outs = {k: plain(props[k]) for k in _INPUTS}
+        outs["docker"] = docker_props(props)
+        outs.update(image_ref=f"{ref}:{tag}", repo_digest=f"{ref}@{pinned}", built=False)
+        return outs
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        # Only a new pin on the same tag gets here (diff): check it, and run the pinned digest.
+        return UpdateResult(self._pinned_outputs(news))
+
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         digest = manifest_digest(_registry(props), props["repository"], props["tag"])
         if digest is None:
@@ -81,7 +102,12 @@ class RegistryImageProvider(ResourceProvider):
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = changed_keys(olds, news, _IDENTITY)
-        return DiffResult(changes=bool(changed), replaces=changed)
+        if changed:
+            return DiffResult(changes=True, replaces=changed)
+        # A pin on the tag this stack has: an update when the image it records is another digest.
+        pinned = news.get("pinned_digest")
+        repinned = bool(pinned) and not str(olds.get("repo_digest") or "").endswith(f"@{pinned}")
+        return DiffResult(changes=repinned, replaces=[])
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         # Pushed images stay: the tag is content-addressed, other stacks or a rollback may use
@@ -89,7 +115,8 @@ class RegistryImageProvider(ResourceProvider):
         return None
 
 
-_INPUTS = ("context", "dockerfile", "registry", "repository", "tag", "build_args", "labels")
+_INPUTS = ("context", "dockerfile", "registry", "repository", "tag", "build_args", "labels", "pinned_digest",
+           "promoted_from")
 
 
 class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImage"):
@@ -103,6 +130,11 @@ class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImag
     Outputs: every input, plus ``image_ref`` (``registry/repository:tag``), ``repo_digest``
     (``registry/repository@sha256:...``, what containers should run) and ``built`` (whether
     this create built and pushed, False on a registry cache hit).
+
+    With ``pinned_digest`` (a promoted model) nothing is ever built: create checks that the
+    registry has the tag at that digest and fails otherwise (promote again); the replicas run
+    ``registry/repository@pinned_digest``. A pin on a tag the resource already has is an
+    update (the same check), not a replacement.
     """
 
     if TYPE_CHECKING:  # not at run time: see "Output annotations" in maas_iac.providers
@@ -122,6 +154,8 @@ class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImag
         build_args: Optional[pulumi.Input[dict[str, str]]] = None,
         labels: Optional[pulumi.Input[dict[str, str]]] = None,
         docker: Optional[pulumi.Input[dict[str, Any]]] = None,
+        pinned_digest: Optional[pulumi.Input[str]] = None,
+        promoted_from: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         """
@@ -134,6 +168,8 @@ class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImag
         :param labels: labels added to the image (``--label``).
         :param docker: the engine that builds and pushes, ``DockerEndpoint.to_props()``; unset,
             the local socket. Not part of the identity: where an image is built changes nothing.
+        :param pinned_digest: ``sha256:…`` of a promoted image: verify, never build.
+        :param promoted_from: the stack it was promoted from (recorded for the preview card).
         """
         props = {
             "context": context,
@@ -147,5 +183,7 @@ class RegistryImage(pulumi.dynamic.Resource, module="docker", name="RegistryImag
             "repo_digest": None,
             "built": None,
             "docker": docker,
+            "pinned_digest": pinned_digest,
+            "promoted_from": promoted_from,
         }
         super().__init__(RegistryImageProvider(), resource_name, props, opts)

@@ -78,9 +78,14 @@ class ImageChange:
     old_tag: Optional[str]
     new_tag: Optional[str]
     action: str
-    """``unchanged``, ``cache hit``, ``rebuild`` or ``unknown`` (the registry could not be asked)."""
+    """``unchanged``, ``cache hit``, ``rebuild``, ``promoted`` (pinned by ``maas promote``: never
+    built) or ``unknown`` (the registry could not be asked)."""
     bytes_to_push: Optional[int] = None
     """Bytes of the model's new layers (served files and serving config); 0 on a cache hit."""
+    promoted_from: Optional[str] = None
+    """The stack a pinned image was promoted from."""
+    promoted_image: Optional[str] = None
+    """The pinned image's manifest digest, ``sha256:…``."""
 
 
 @dataclass(frozen=True)
@@ -324,9 +329,13 @@ def _image_change(step: Optional[ResourceStep], lookups: Lookups) -> Optional[Im
     if step is None:
         return None
     old_tag, new_tag = _known(step.old_inputs.get("tag")), _known(step.new_inputs.get("tag"))
-    if step.op in ("same", "delete") or not new_tag:
-        return ImageChange(old_tag, new_tag if step.op != "delete" else None, "unchanged")
     new = step.new_inputs
+    pin = {"promoted_from": _known(new.get("promoted_from")), "promoted_image": _known(new.get("pinned_digest"))}
+    pin = pin if step.op != "delete" and pin["promoted_image"] else {}
+    if step.op in ("same", "delete") or not new_tag:
+        return ImageChange(old_tag, new_tag if step.op != "delete" else None, "unchanged", **pin)
+    if pin:
+        return ImageChange(old_tag, new_tag, "promoted", 0, **pin)
     cached = lookups.image_cached(str(new.get("registry")), str(new.get("repository")), str(new_tag))
     if cached:
         return ImageChange(old_tag, new_tag, "cache hit", 0)

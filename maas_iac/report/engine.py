@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
 from maas_iac.errors import InfrastructureError, MaasError, SpecError
@@ -69,10 +70,11 @@ def engine_config(handle: Any, stack: StackConfig) -> StackConfig:
     return load_stack_config(mapping, stack=stack.stack)
 
 
-def open_stack(project: Path, stack: str) -> Any:
+def open_stack(project: Path, stack: str, env: Optional[Mapping[str, str]] = None) -> Any:
     """The Automation API stack ``stack`` of ``project``, on the backend :mod:`maas_iac.automation`
     picks, without ``pulumi stack select``: every operation names the stack anyway, and a
-    missing stack is reported by :func:`engine_failure` when the preview fails."""
+    missing stack is reported by :func:`engine_failure` when the preview fails. ``env`` is added
+    to the engine's environment for this stack only."""
     from pulumi import automation as auto
     from pulumi.automation._stack import StackInitMode
 
@@ -82,7 +84,7 @@ def open_stack(project: Path, stack: str) -> Any:
     cli = shutil.which("pulumi")
     if cli is None:
         raise InfrastructureError('the pulumi CLI is not on PATH; run make setup, then eval "$(scripts/env)"')
-    env = engine_env(project, stack=stack)
+    env = engine_env(project, env, stack=stack)
     check_secrets_provider(stack, {**os.environ, **env}, project / "stacks" / f"Pulumi.{stack}.yaml")
     workspace = auto.LocalWorkspace(work_dir=str(project), env_vars=env,
                                     pulumi_command=_pinned_command(cli))

@@ -42,6 +42,11 @@ def _digest(d: Optional[str]) -> str:
     return d[:12] if d else "?"
 
 
+def _image_digest(d: Optional[str]) -> str:
+    """``sha256:`` and the first 12 hex digits of a manifest digest."""
+    return d[:len("sha256:") + 12] if d else "?"
+
+
 def _versions(v: tuple[int, ...]) -> str:
     return ", ".join(map(str, v)) if v else "?"
 
@@ -87,9 +92,12 @@ def _image_line(m: ModelChange) -> str:
     img = m.image
     if img is None:
         return "none"
+    promoted = f"promoted from {img.promoted_from or '?'} at {_image_digest(img.promoted_image)}"
     if img.action == "unchanged":
-        return f"{img.new_tag or img.old_tag} (unchanged)"
+        return f"{img.new_tag or img.old_tag} (unchanged)" + (f", {promoted}" if img.promoted_image else "")
     tags = _arrow(img.old_tag or "none", img.new_tag or "none")
+    if img.action == "promoted":
+        return f"{tags}: {promoted}, nothing to build"
     if img.action == "cache hit":
         return f"{tags}: cache hit, nothing to build or push"
     if img.action == "rebuild":

@@ -218,6 +218,17 @@ def _all_of(value: list[Any], schema: Any, build: Any, *_: Any) -> Check:
     return lambda x: all(s(x) for s in subs)
 
 
+def _dependent_required(value: Mapping[str, list[str]], *_: Any) -> Check:
+    needs = tuple((name, tuple(others)) for name, others in value.items())
+    return lambda x: not isinstance(x, Mapping) or all(all(o in x for o in others) for name, others in needs
+                                                         if name in x)
+
+
+def _not(value: Any, schema: Any, build: Any, *_: Any) -> Check:
+    sub = build(value)
+    return lambda x: not sub(x)
+
+
 _KEYWORDS: dict[str, Callable[..., Check]] = {
     "type": _type,
     "properties": _properties,
@@ -242,4 +253,6 @@ _KEYWORDS: dict[str, Callable[..., Check]] = {
     "pattern": _pattern,
     "$ref": _ref,
     "allOf": _all_of,
+    "dependentRequired": _dependent_required,
+    "not": _not,
 }

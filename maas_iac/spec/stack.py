@@ -44,6 +44,7 @@ __all__ = [
     "STACK_CONFIG_KEYS",
     "DockerTls",
     "KafkaConfig",
+    "Promotion",
     "RegistryAuth",
     "Secret",
     "StackConfig",
@@ -71,6 +72,7 @@ STACK_CONFIG_KEYS = (
     "protect",
     "network",
     "allowedSources",
+    "promoted",
 )
 """Every key a stack may set, without the namespace."""
 DEFAULT_SERVING_BASE_IMAGE = "tensorflow/serving:2.19.0"
@@ -83,7 +85,7 @@ DEFAULT_BIND_ADDRESS = "127.0.0.1"
 _STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _PULUMI_TOP_LEVEL = ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
-_OBJECT_KEYS = ("kafka", "registryAuth", "dockerTls", "replicas", "kafkaUsers", "allowedSources")
+_OBJECT_KEYS = ("kafka", "registryAuth", "dockerTls", "replicas", "kafkaUsers", "allowedSources", "promoted")
 _INT_KEYS = ("portOffset",)
 _BOOL_KEYS = ("protect",)
 
@@ -167,6 +169,29 @@ class DockerTls:
 
 
 @dataclass(frozen=True, slots=True)
+class Promotion:
+    """One ``maas:promoted`` entry: the image a model is pinned to on this stack."""
+
+    from_stack: str
+    """The stack it was promoted from."""
+    image: str
+    """Manifest digest, ``sha256:…``: what the replicas run."""
+    tag: str
+    """The image's tag (``md-…``, from the source stack: its base image pin may differ here)."""
+    git_sha: str
+    """The commit the image was built from."""
+    digest: str
+    """The model content digest."""
+    versions: tuple[int, ...]
+    """The versions the image serves."""
+
+    def to_config(self) -> dict[str, Any]:
+        """The entry as the stack file holds it."""
+        return {"fromStack": self.from_stack, "image": self.image, "tag": self.tag, "gitSha": self.git_sha,
+                "digest": self.digest, "versions": list(self.versions)}
+
+
+@dataclass(frozen=True, slots=True)
 class StackConfig:
     """The validated settings of one stack."""
 
@@ -201,6 +226,8 @@ class StackConfig:
     allowed_sources: tuple[str, ...] = ("local",)
     """``maas:allowedSources``: patterns a spec's repository must match
     (:func:`maas_iac.source.urls.source_allowed`); unset, local sources only."""
+    promoted: FrozenMap[str, Promotion] = field(default_factory=FrozenMap)
+    """``maas:promoted``: models pinned to a promoted image, by name."""
     source_file: Path | None = field(default=None, compare=False)
     """The stack file read, if any."""
 
@@ -342,11 +369,16 @@ def _coerce_scalar(key: str, value: Any) -> Any:
         if key in _BOOL_KEYS and text.lower() in ("true", "false"):
             return text.lower() == "true"
     elif key == "replicas" and isinstance(value, Mapping):
-        return {
-            k: int(v) if isinstance(v, str) and re.fullmatch(r"[0-9]{1,9}", v.strip()) else v
-            for k, v in value.items()
-        }
+        return {k: _int_text(v) for k, v in value.items()}
+    elif key == "promoted" and isinstance(value, Mapping):
+        return {k: {**pin, "versions": [_int_text(v) for v in pin["versions"]]}
+                if isinstance(pin, Mapping) and isinstance(pin.get("versions"), list) else pin
+                for k, pin in value.items()}
     return value
+
+
+def _int_text(value: Any) -> Any:
+    return int(value) if isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value.strip()) else value
 
 
 def _check_file_document(doc: Document, stack: str, path: Path) -> tuple[StackConfig | None, list[SpecProblem]]:
@@ -502,6 +534,10 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
         replicas=FrozenMap(data.get("replicas", {})),
         kafka_users=FrozenMap({name: _secret(value) for name, value in (data.get("kafkaUsers") or {}).items()}),
         allowed_sources=tuple(data.get("allowedSources", ("local",))),
+        promoted=FrozenMap({name: Promotion(from_stack=pin["fromStack"], image=pin["image"], tag=pin["tag"],
+                                            git_sha=pin["gitSha"], digest=pin["digest"],
+                                            versions=tuple(pin["versions"]))
+                            for name, pin in (data.get("promoted") or {}).items()}),
         source_file=path,
         **kw,
     )

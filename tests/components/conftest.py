@@ -43,7 +43,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         outputs = dict(args.inputs)
         if args.typ.endswith(":RegistryImage"):
-            outputs["repo_digest"] = f"{args.inputs['registry']}/{args.inputs['repository']}@sha256:{'ab' * 32}"
+            digest = args.inputs.get("pinned_digest") or f"sha256:{'ab' * 32}"
+            outputs["repo_digest"] = f"{args.inputs['registry']}/{args.inputs['repository']}@{digest}"
             outputs["image_ref"] = f"{args.inputs['registry']}/{args.inputs['repository']}:{args.inputs['tag']}"
         if args.typ.endswith(":Container"):
             # Shaped like Docker's: 64 hex digits (stable per resource name).
@@ -91,3 +92,25 @@ def preview_mocks() -> RecordingMocks:
 def install_mocks():
     """``install_mocks(stack, preview=True)``: recording mocks for another stack name."""
     return lambda stack, preview=True: _install(preview=preview, stack=stack)
+
+
+@pytest.fixture
+def program_inputs(tmp_path, monkeypatch):
+    """``program_inputs(spec, config, repo_path)``: models ``a`` (ports 8501/8500) and ``b``
+    (8601/8600) from ``spec`` (a format string with ``name``, ``repo``, ``rest``, ``grpc``) and
+    the stack ``config``, where the program reads them."""
+    return lambda spec, config, repo_path: _program_inputs(tmp_path, monkeypatch, spec, config, repo_path)
+
+
+def _program_inputs(tmp_path, monkeypatch, spec: str, config: dict[str, str], repo_path) -> None:
+    import json
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name, rest, grpc in (("a", 8501, 8500), ("b", 8601, 8600)):
+        (models / f"{name}.yaml").write_text(spec.format(name=name, repo=repo_path, rest=rest, grpc=grpc))
+    monkeypatch.setenv("MAAS_MODELS_DIR", str(models))
+    monkeypatch.setenv("MAAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    # The fixture's version directories are SavedModel-shaped bytes, not loadable models.
+    monkeypatch.setattr("maas_iac.program.check_loadable", lambda *args, **kwargs: None)

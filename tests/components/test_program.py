@@ -27,17 +27,10 @@ topics: {{requests: {{partitions: 3}}, predictions: {{partitions: 3}}}}
 
 
 @pytest.fixture
-def program_env(tmp_path: Path, monkeypatch, model_repo):
-    models = tmp_path / "models"
-    models.mkdir()
-    for name, rest, grpc in (("a", 8501, 8500), ("b", 8601, 8600)):
-        (models / f"{name}.yaml").write_text(SPEC.format(name=name, repo=model_repo.path, rest=rest, grpc=grpc))
-    monkeypatch.setenv("MAAS_MODELS_DIR", str(models))
-    monkeypatch.setenv("MAAS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(LOCAL_CONFIG))
+def program_env(tmp_path: Path, monkeypatch, model_repo, program_inputs):
+    program_inputs(SPEC, LOCAL_CONFIG, model_repo.path)
     monkeypatch.setattr("maas_iac.program.manifest_digest", lambda registry, repo, tag: None)
-    # The fixture's version directories are SavedModel-shaped bytes, not loadable models.
-    monkeypatch.setattr("maas_iac.program.check_loadable", lambda *args, **kwargs: None)
+    models = tmp_path / "models"
     return models
 
 

@@ -19,10 +19,10 @@ import pytest
 from maas_iac import type_tokens as tokens
 from maas_iac.clients import Connections
 from maas_iac.kafka.cluster import SASL_MECHANISMS
-from maas_iac.program import declare
+from maas_iac.program import declare, pinned_model
 from maas_iac.resolve import Resolver
 from maas_iac.spec import StackConfig, load_stack_config
-from maas_iac.spec.model import LatestVersions, Metadata, ModelServiceSpec, Ports, Serving, Source
+from maas_iac.spec.model import FrozenMap, LatestVersions, Metadata, ModelServiceSpec, Ports, Serving, Source
 from maas_iac.spec.stack import Secret
 from maas_iac.spec.reader import read_file
 
@@ -117,6 +117,8 @@ CHECKS: dict[str, Callable[[list, StackConfig], None]] = {
     "routerImage": lambda regs, stack: _assert(_router(regs).inputs["image"] == stack.router_image),
     "replicas": lambda regs, stack: _assert(len(_replicas(regs)) == stack.replicas[MODEL]),
     "protect": lambda regs, stack: [_assert(r.protect is stack.protect) for r in _topics(regs)],
+    "promoted": lambda regs, stack: [
+        _assert(r.inputs["pinned_digest"] == stack.promoted[MODEL].image) for r in _of_type(regs, tokens.REGISTRY_IMAGE)],
     "network": lambda regs, stack: _assert(
         _of_type(regs, tokens.NETWORK)[0].inputs["name"] == stack.network
         and all(r.inputs["network"] == stack.network for r in _of_type(regs, tokens.CONTAINER))),
@@ -159,7 +161,14 @@ def _declare(stack: StackConfig, model_repo, tmp_path: Path) -> None:
         metadata=Metadata(name=MODEL),
         source=Source(repository=str(model_repo.path), ref="main", path="models/m", versions=LatestVersions()),
         serving=Serving(ports=SPEC_PORTS))
-    model = Resolver(tmp_path / "cache").resolve(spec, stack)
+    if MODEL in stack.promoted:  # the program's pinned path, the registry answering as promoted
+        pin = stack.promoted[MODEL]
+        labels = {"io.maas-iac.model-digest": pin.digest, "org.opencontainers.image.revision": pin.git_sha}
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("maas_iac.program.image_config", lambda *args: {"Labels": labels, "Cmd": ["--x"]})
+            model = pinned_model(spec, stack, Connections.from_stack(stack), lambda *args: pin.image, lambda ref: ref)
+    else:
+        model = Resolver(tmp_path / "cache").resolve(spec, stack)
 
     @pulumi.runtime.test
     def run():
@@ -180,6 +189,16 @@ def test_every_stack_key_reaches_a_registration(path: Path, mocks, model_repo, t
     for key in keys:
         if key in CHECKS:
             CHECKS[key](mocks.registrations, stack)
+
+
+def test_a_promoted_model_reaches_its_image(mocks, model_repo, tmp_path: Path) -> None:
+    from maas_iac.spec import Promotion
+
+    pin = Promotion(from_stack="local", image="sha256:" + "e" * 64, tag="md-0123456789ab", git_sha="f" * 40,
+                    digest="d" * 64, versions=(1,))
+    stack = dataclasses.replace(_engine_view(REPO / "stacks" / "Pulumi.local.yaml"), promoted=FrozenMap({MODEL: pin}))
+    _declare(stack, model_repo, tmp_path)
+    CHECKS["promoted"](mocks.registrations, stack)
 
 
 def test_the_kafka_password_reaches_every_kafka_resource_as_a_secret(mocks, model_repo, tmp_path: Path) -> None:

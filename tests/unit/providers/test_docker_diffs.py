@@ -269,6 +269,32 @@ def test_an_unknown_tag_is_a_replacement() -> None:
     assert result.changes and result.replaces == ["tag"]
 
 
+PINNED = "sha256:" + "cd" * 32
+
+
+def test_a_pin_on_the_tag_the_stack_has_is_an_update_not_a_replacement() -> None:
+    olds = image_outputs(image())
+    result = RegistryImageProvider().diff("i", olds, image(pinned_digest=PINNED, promoted_from="local"))
+    assert (result.changes, result.replaces) == (True, [])
+    same = RegistryImageProvider().diff("i", olds, image(pinned_digest=f"sha256:{'ab' * 32}"))
+    assert (same.changes, same.replaces) == (False, [])
+
+
+def test_a_pinned_image_is_never_built_only_checked(monkeypatch) -> None:
+    from maas_iac.errors import PromotionError
+    from maas_iac.providers import docker_image
+
+    answers = {"md-0123456789ab": PINNED}
+    monkeypatch.setattr(docker_image, "manifest_digest", lambda registry, repo, tag: answers.get(tag))
+    monkeypatch.setattr(docker_image, "docker_client", lambda props: pytest.fail("a pinned image was built"))
+    props = image(pinned_digest=PINNED, promoted_from="local", context="")
+    result = RegistryImageProvider().create(props)
+    assert result.outs["repo_digest"] == f"127.0.0.1:5000/maas/m@{PINNED}" and result.outs["built"] is False
+    answers.clear()
+    with pytest.raises(PromotionError, match="missing in the registry.*maas promote m --from local"):
+        RegistryImageProvider().create(props)
+
+
 # -- ContainerSweeper.diff ---------------------------------------------------------------------
 
 

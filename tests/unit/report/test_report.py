@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from maas_iac import report as report_pkg
+from maas_iac import type_tokens as tokens
 from maas_iac.report import (
     Lookups, ResourceStep, StepCollector, build_report, human_bytes, render_json, render_markdown, render_text,
     resource_steps,
@@ -163,3 +164,37 @@ def test_public_api_is_complete() -> None:
 
     public = {n for n, v in vars(report_pkg).items() if not n.startswith("_") and not isinstance(v, ModuleType)}
     assert public == set(report_pkg.__all__)
+
+
+PINNED = "sha256:" + "5e" * 32
+
+
+def _image_tree(op: str, old_tag: str, new_inputs: dict) -> list[ResourceStep]:
+    svc = "urn:pulumi:s::p::maas:index:ModelService::iris"
+    component = "urn:pulumi:s::p::maas:index:ModelService$maas:index:ModelImage::iris-image"
+    image = component + "$pulumi-python:dynamic/docker:RegistryImage::iris-image-image"
+    return [
+        ResourceStep(svc, "maas:index:ModelService", "same"),
+        ResourceStep(component, "maas:index:ModelImage", "same", parent=svc),
+        ResourceStep(image, "pulumi-python:dynamic/docker:RegistryImage", op, parent=component,
+                     old_inputs={"tag": old_tag, "registry": "r", "repository": "maas/iris"},
+                     new_inputs={"registry": "r", "repository": "maas/iris", **new_inputs}),
+    ]
+
+
+def test_a_promoted_image_says_where_from_and_is_never_a_build() -> None:
+    pinned = {"tag": "md-0123456789ab", "context": "", "pinned_digest": PINNED, "promoted_from": "local"}
+    lookups = Lookups(image_cached=lambda *a: pytest.fail("a pinned image needs no registry look-up"))
+    report = build_report("prodlike", _image_tree("replace", "md-ba9876543210", pinned), lookups)
+    [m] = report.models
+    assert (m.image.action, m.image.promoted_from, m.image.promoted_image) == ("promoted", "local", PINNED)
+    line = "md-ba9876543210 → md-0123456789ab: promoted from local at sha256:5e5e5e5e5e5e, nothing to build"
+    assert line in render_text(report) and line in render_markdown(report)
+    assert json.loads(render_json(report))["models"][0]["image"]["promotedFrom"] == "local"
+    # Already promoted, and the model changes otherwise: the pin is still shown.
+    same = build_report("prodlike", _image_tree("same", "md-0123456789ab", pinned)
+                        + [ResourceStep("urn:pulumi:s::p::maas:index:ModelService$x::iris-deployed",
+                                        tokens.MODEL_VERSION_EVENT, "update",
+                                        parent="urn:pulumi:s::p::maas:index:ModelService::iris")])
+    assert same.models[0].image.action == "unchanged"
+    assert "md-0123456789ab (unchanged), promoted from local at sha256:5e5e5e5e5e5e" in render_text(same)

@@ -173,3 +173,29 @@ def test_an_object_key_stored_as_json_text_reads_as_the_object(tmp_path: Path) -
     path.write_text(path.read_text().replace('"127.0.0.1:9092"}', '"127.0.0.1:9092"'))
     with pytest.raises(StackConfigError, match="must be a mapping or its JSON text"):
         load_stack_config(path)
+
+
+PIN = {"fromStack": "local", "image": "sha256:" + "a" * 64, "tag": "md-0123456789ab", "gitSha": "b" * 40,
+       "digest": "c" * 64, "versions": ["1", 2]}
+
+
+def test_promoted_models_as_the_program_reads_them() -> None:
+    import json
+
+    from maas_iac.spec import Promotion
+
+    config = load_stack_config({"registry": "127.0.0.1:5000", "dockerHost": "unix:///var/run/docker.sock",
+                                "kafka": '{"bootstrapServers": "127.0.0.1:9092"}',
+                                "promoted": json.dumps({"half-plus-two": PIN})}, stack="prodlike")
+    pin = config.promoted["half-plus-two"]
+    assert pin == Promotion(from_stack="local", image=PIN["image"], tag=PIN["tag"], git_sha=PIN["gitSha"],
+                            digest=PIN["digest"], versions=(1, 2))
+    assert pin.to_config() == {**PIN, "versions": [1, 2]}
+
+
+def test_a_promotion_without_a_manifest_digest_is_refused() -> None:
+    with pytest.raises(StackConfigError) as info:
+        load_stack_config({"registry": "r:5000", "dockerHost": "unix:///var/run/docker.sock",
+                           "kafka": {"bootstrapServers": "k:9092"},
+                           "promoted": {"m": {**PIN, "image": "md-0123456789ab"}}}, stack="s")
+    assert any(p.json_path == "$.promoted.m.image" for p in info.value.problems)
