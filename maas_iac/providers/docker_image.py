@@ -70,7 +70,7 @@ class RegistryImageProvider(ResourceProvider):
             digest = manifest_digest(_registry(props), repository, tag)
             if digest is None:
                 raise RegistryError(f"{ref}:{tag} was pushed but the registry does not list it")
-        outs = {k: plain(props[k]) for k in _INPUTS}
+        outs = {k: plain(props.get(k)) for k in _INPUTS}
         outs["docker"] = docker_props(props)
         outs.update(image_ref=f"{ref}:{tag}", repo_digest=f"{ref}@{digest}", built=built)
         return CreateResult(f"{ref}:{tag}", outs)
@@ -85,7 +85,7 @@ class RegistryImageProvider(ResourceProvider):
             raise PromotionError(
                 f"{ref}:{tag} is {'missing' if digest is None else digest} in the registry, not the promoted {pinned}; "
                 f"promote it again (maas promote {model} --from {props.get('promoted_from') or 'SOURCE'} --to STACK)")
-        outs = {k: plain(props[k]) for k in _INPUTS}
+        outs = {k: plain(props.get(k)) for k in _INPUTS}
         outs["docker"] = docker_props(props)
         outs.update(image_ref=f"{ref}:{tag}", repo_digest=f"{ref}@{pinned}", built=False)
         return outs
