@@ -48,6 +48,15 @@ class Fenced(Exception):
     """A newer instance with this transactional.id (or group.instance.id) took over."""
 
 
+class ConsumerFenced(Fenced):
+    """The group coordinator fenced the consumer's static membership (``group.instance.id``).
+
+    Not proof of a newer instance: after a broker restart the coordinator can fence the member
+    that rejoins with its own instance id. The bridge re-joins; if a newer instance does hold
+    this identity, its transactional producer fences this one at the next commit, which stops it.
+    """
+
+
 class KafkaFatal(Exception):
     """A fatal client error other than fencing (e.g. an authorization the broker refuses): the
     clients cannot go on, and a new process may succeed once the cause is fixed."""
@@ -70,19 +79,7 @@ class Bridge:
         self.log = log
         self.stopping = threading.Event()
         common = {"bootstrap.servers": config.bootstrap_servers, **config.kafka}
-        self.consumer = Consumer({
-            **common,
-            "group.id": config.group_id,
-            "group.instance.id": config.transactional_id,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 10000,
-            "heartbeat.interval.ms": 1000,
-            "fetch.wait.max.ms": 20,
-            "error_cb": self._client_error,
-        })
+        self.consumer = self._new_consumer()
         self.producer = Producer({
             **common,
             "transactional.id": config.transactional_id,
@@ -99,6 +96,22 @@ class Bridge:
         self.failed = 0
         self.transactions = 0
         self.aborts = 0
+
+    def _new_consumer(self) -> Consumer:
+        config = self.config
+        return Consumer({
+            "bootstrap.servers": config.bootstrap_servers, **config.kafka,
+            "group.id": config.group_id,
+            "group.instance.id": config.transactional_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 10000,
+            "heartbeat.interval.ms": 1000,
+            "fetch.wait.max.ms": 20,
+            "error_cb": self._client_error,
+        })
 
     # ------------------------------------------------------------------ callbacks
 
@@ -135,10 +148,17 @@ class Bridge:
             self.consumer.subscribe([self.config.requests_topic], on_assign=self._on_assign,
                                     on_revoke=self._on_revoke, on_lost=self._on_revoke)
             last_report = time.monotonic()
+            rejoin_delay = 1.0
             while not self.stopping.is_set():
-                batch = self._collect()
+                try:
+                    batch = self._collect()
+                except ConsumerFenced as err:
+                    self._rejoin(err, rejoin_delay)
+                    rejoin_delay = min(rejoin_delay * 2, 30)
+                    continue
                 if batch:
                     self._handle(batch)
+                    rejoin_delay = 1.0
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
                     self.log(f"answered={self.answered} errors={self.failed} transactions={self.transactions} "
@@ -153,6 +173,21 @@ class Bridge:
         finally:
             self._close()
         return 0
+
+    def _rejoin(self, err: ConsumerFenced, delay: float) -> None:
+        """A new consumer with the same static identity, after ``delay`` s (see ConsumerFenced)."""
+        self.log(f"consumer fenced ({err}); re-joining the group in {delay:g}s")
+        self._epoch += 1
+        self._assignment = []
+        try:
+            self.consumer.close()
+        except (KafkaException, RuntimeError):
+            pass
+        if self.stopping.wait(delay):
+            return
+        self.consumer = self._new_consumer()
+        self.consumer.subscribe([self.config.requests_topic], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
 
     def _close(self) -> None:
         try:
@@ -182,7 +217,11 @@ class Bridge:
             err = msg.error()
             if err is None:
                 out.append(msg)
-            elif err.fatal() or err.code() == KafkaError.FENCED_INSTANCE_ID:
+            elif err.code() in (KafkaError.FENCED_INSTANCE_ID, KafkaError._FATAL):
+                # librdkafka's one fatal consumer error is the static member's fencing; it may
+                # come as _FATAL ("Fatal error: …"), after which the consumer returns nothing
+                raise ConsumerFenced(err.str())
+            elif err.fatal():
                 raise _fatal(err)
             elif err.code() != KafkaError._PARTITION_EOF:
                 self.log(f"consume: {err.str()}")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -212,6 +213,32 @@ def produce_requests(topic: str, start: int, count: int, *, prefix: str = "r", b
             producer.poll(0)
     assert producer.flush(flush_s) == 0
     return sent
+
+
+class Stream(threading.Thread):
+    """Produces ``count`` requests at about ``rate`` per second in the background."""
+
+    def __init__(self, topic: str, count: int, rate: float, prefix: str = "s", bootstrap: str | None = None) -> None:
+        super().__init__(daemon=True)
+        self.topic, self.count, self.rate, self.prefix = topic, count, rate, prefix
+        self.bootstrap = bootstrap
+        self.sent: dict[bytes, float] = {}
+
+    def run(self) -> None:
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": self.bootstrap or KAFKA, "linger.ms": 5, "enable.idempotence": True})
+        start = time.monotonic()
+        for i in range(self.count):
+            key = f"{self.prefix}-{i}".encode()
+            x = float(i % 1000) - 500.0
+            producer.produce(self.topic, key=key, value=json.dumps({"instances": [[x]]}).encode(),
+                             headers=[("content-type", b"application/json")])
+            self.sent[key] = x
+            producer.poll(0)
+            if i % 50 == 49 and (ahead := start + (i + 1) / self.rate - time.monotonic()) > 0:
+                time.sleep(ahead)
+        assert producer.flush(120) == 0
 
 
 class Reader:

@@ -7,42 +7,13 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
 
 import pytest
 
-from .conftest import check_exactly_once, produce_requests
+from .conftest import Stream, check_exactly_once, produce_requests
 
 pytestmark = pytest.mark.integration
-
-
-class Stream(threading.Thread):
-    """Produces ``count`` requests at about ``rate`` per second in the background."""
-
-    def __init__(self, topic: str, count: int, rate: float, prefix: str = "s", bootstrap: str | None = None) -> None:
-        super().__init__(daemon=True)
-        self.topic, self.count, self.rate, self.prefix = topic, count, rate, prefix
-        self.bootstrap = bootstrap
-        self.sent: dict[bytes, float] = {}
-
-    def run(self) -> None:
-        from confluent_kafka import Producer
-
-        from .conftest import KAFKA
-
-        producer = Producer({"bootstrap.servers": self.bootstrap or KAFKA, "linger.ms": 5, "enable.idempotence": True})
-        start = time.monotonic()
-        for i in range(self.count):
-            key = f"{self.prefix}-{i}".encode()
-            x = float(i % 1000) - 500.0
-            producer.produce(self.topic, key=key, value=json.dumps({"instances": [[x]]}).encode(),
-                             headers=[("content-type", b"application/json")])
-            self.sent[key] = x
-            producer.poll(0)
-            if i % 50 == 49 and (ahead := start + (i + 1) / self.rate - time.monotonic()) > 0:
-                time.sleep(ahead)
-        assert producer.flush(120) == 0
 
 
 def _wait_for(reader, topic: str, n: int, timeout: float) -> None:
