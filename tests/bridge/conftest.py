@@ -223,6 +223,8 @@ class Stream(threading.Thread):
         self.topic, self.count, self.rate, self.prefix = topic, count, rate, prefix
         self.bootstrap = bootstrap
         self.sent: dict[bytes, float] = {}
+        self.stopping = threading.Event()
+        """Set it to end the stream early (``sent`` then holds what was produced)."""
 
     def run(self) -> None:
         from confluent_kafka import Producer
@@ -230,6 +232,8 @@ class Stream(threading.Thread):
         producer = Producer({"bootstrap.servers": self.bootstrap or KAFKA, "linger.ms": 5, "enable.idempotence": True})
         start = time.monotonic()
         for i in range(self.count):
+            if self.stopping.is_set():
+                break
             key = f"{self.prefix}-{i}".encode()
             x = float(i % 1000) - 500.0
             producer.produce(self.topic, key=key, value=json.dumps({"instances": [[x]]}).encode(),
