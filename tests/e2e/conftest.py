@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -378,6 +379,20 @@ def clean_leftovers(docker: Any, admin: Any, stack: str = STACK) -> None:
                    f"the broker to stop listing {', '.join(sorted(topics))}")
 
 
+@contextmanager
+def owned(e2e: E2EStack) -> Iterator[E2EStack]:
+    """``e2e`` for the block; afterwards its stack is destroyed, whatever is left with its labels
+    and topics removed, and the stack forgotten."""
+    try:
+        yield e2e
+    finally:
+        try:
+            e2e.stack.destroy(on_output=lambda _line: None)
+        finally:
+            clean_leftovers(e2e.docker, e2e.admin, e2e.name)
+            e2e.stack.workspace.remove_stack(e2e.name)
+
+
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory, docker_client, kafka_admin, registry) -> Iterator[E2EStack]:
     root = tmp_path_factory.mktemp("e2e")
@@ -389,11 +404,5 @@ def e2e(tmp_path_factory, docker_client, kafka_admin, registry) -> Iterator[E2ES
     stack = select_stack(STACK, project, env=extra)
     e2e = E2EStack(project=project, repo=repo, stack=stack, docker=docker_client, admin=kafka_admin,
                    env=engine_env(project, extra))
-    try:
+    with owned(e2e):
         yield e2e
-    finally:
-        try:
-            stack.destroy(on_output=lambda _line: None)
-        finally:
-            clean_leftovers(docker_client, kafka_admin)
-            stack.workspace.remove_stack(STACK)

@@ -20,7 +20,7 @@ from polling import wait_until
 
 from maas_iac.automation import engine_env, scratch_project, select_stack
 
-from .conftest import KAFKA, STACK_CONFIG, E2EStack, ExampleModels, clean_leftovers
+from .conftest import KAFKA, STACK_CONFIG, E2EStack, ExampleModels, clean_leftovers, owned
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +43,10 @@ def kstack(tmp_path_factory, docker_client, kafka_admin, registry) -> Iterator[E
     stack = select_stack(NAME, project, env=extra)
     e2e = E2EStack(project=project, repo=repo, stack=stack, docker=docker_client, admin=kafka_admin,
                    env=engine_env(project, extra, stack=NAME), name=NAME, port_offset=PORT_OFFSET)
-    e2e.set_model("hpt", ref="v1", replicas=1, partitions=3)
-    e2e.up()
-    try:
+    with owned(e2e):
+        e2e.set_model("hpt", ref="v1", replicas=1, partitions=3)
+        e2e.up()
         yield e2e
-    finally:
-        try:
-            stack.destroy(on_output=lambda _line: None)
-        finally:
-            clean_leftovers(docker_client, kafka_admin, NAME)
-            stack.workspace.remove_stack(NAME)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from maas_iac.clients.endpoints import RegistryEndpoint
 from maas_iac.clients.registry import manifest_digest
 from maas_iac.examples.predict import predict_grpc, predict_rest
 
-from .conftest import E2EStack, ExampleModels, RequestLoop, changes, clean_leftovers
+from .conftest import E2EStack, ExampleModels, RequestLoop, changes, clean_leftovers, owned
 
 pytestmark = [pytest.mark.integration, pytest.mark.prodlike]
 
@@ -93,23 +93,15 @@ def pl(tmp_path_factory) -> Iterator[E2EStack]:
     stack = select_stack(NAME, project, env=extra)
     stack.set_config("maas:kafka.saslPassword", auto.ConfigValue(kafka_password, secret=True), path=True)
     stack.set_config("maas:registryAuth.password", auto.ConfigValue(registry_password, secret=True), path=True)
-    kafka_client = {"bootstrap.servers": "127.0.0.1:9094", "security.protocol": "SASL_SSL",
-                    "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "maas-prodlike",
-                    "sasl.password": kafka_password, "ssl.ca.location": str(CACHE / "pki" / "ca.crt")}
     e2e = E2EStack(project=project, repo=repo, stack=stack, docker=engine, admin=admin,
                    env=engine_env(project, extra, stack=NAME), name=NAME, address=ADDRESS, port_offset=PORT_OFFSET,
                    kafka_config=_kafka_admin_config())
-    e2e.kafka_client = kafka_client  # type: ignore[attr-defined]
     e2e.logs = []  # type: ignore[attr-defined]
     try:
-        yield e2e
+        with owned(e2e):
+            yield e2e
     finally:
-        try:
-            stack.destroy(on_output=lambda _line: None)
-        finally:
-            clean_leftovers(engine, admin, NAME)
-            stack.workspace.remove_stack(NAME)
-            engine.close()
+        engine.close()
 
 
 def _up(pl: E2EStack):
