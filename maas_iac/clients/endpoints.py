@@ -18,6 +18,13 @@ LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock"
 """The engine of resources recorded before the Docker host was an input (they all ran there)."""
 
 
+def _secret(value: Any) -> Any:
+    """``value`` as a Pulumi secret: an Output the program already holds as one stays as it is."""
+    import pulumi
+
+    return value if isinstance(value, pulumi.Output) else pulumi.Output.secret(value)
+
+
 @dataclass(frozen=True)
 class RegistryEndpoint:
     """A container registry, ``host[:port]``, and how to log in to it.
@@ -45,15 +52,12 @@ class RegistryEndpoint:
 
     def to_props(self) -> dict[str, Any]:
         """The props form; the password becomes a Pulumi secret."""
-        import pulumi
-
         props: dict[str, Any] = {"address": self.address}
         for key in ("username", "ca_file", "credential_helper"):
             if getattr(self, key):
                 props[key] = getattr(self, key)
         if self.password is not None:
-            password = self.password
-            props["password"] = password if isinstance(password, pulumi.Output) else pulumi.Output.secret(password)
+            props["password"] = _secret(self.password)
         return props
 
     @classmethod
@@ -81,11 +85,9 @@ class DockerTlsFiles:
         return f"DockerTlsFiles(ca_file={self.ca_file!r}, cert_file={self.cert_file!r}, key_file={self.key_file!r})"
 
     def to_props(self) -> dict[str, Any]:
-        import pulumi
-
         props = {k: getattr(self, k) for k in ("ca_file", "cert_file", "key_file", "ca", "cert") if getattr(self, k)}
         if self.key is not None:
-            props["key"] = self.key if isinstance(self.key, pulumi.Output) else pulumi.Output.secret(self.key)
+            props["key"] = _secret(self.key)
         return props
 
     @classmethod
@@ -162,15 +164,12 @@ class KafkaEndpoint:
 
     def to_props(self) -> dict[str, Any]:
         """The props form; the password becomes a Pulumi secret."""
-        import pulumi
-
         props: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.security_protocol}
         for key in ("sasl_mechanism", "sasl_username", "ca_location"):
             if getattr(self, key):
                 props[key] = getattr(self, key)
         if self.sasl_password is not None:
-            password = self.sasl_password
-            props["sasl_password"] = password if isinstance(password, pulumi.Output) else pulumi.Output.secret(password)
+            props["sasl_password"] = _secret(self.sasl_password)
         return props
 
     @classmethod
