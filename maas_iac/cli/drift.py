@@ -4,8 +4,10 @@ Two looks, both read-only: the engine's preview of a refresh (``stack.preview(re
 every resource read back from Docker, the registry and Kafka, nothing written to the state),
 and runtime checks the state cannot express: the image digest each replica actually runs,
 the versions its model server reports AVAILABLE against the versions the state serves,
-routers, containers labelled for the stack but unknown to it, and each topic's partitions,
-replication factor and declared config keys (broker defaults are never drift). Each drifted
+routers and bridges, containers labelled for the stack but unknown to it, each topic's
+partitions, replication factor and declared config keys (broker defaults are never drift),
+and each bridge's consumer group: fewer members than bridge containers is drift, its lag on
+the requests topic is printed. Each drifted
 thing is named (container or topic name) with what differs.
 
 Exit codes: 0 no drift; 1 drift; 2 user error (invalid specs, unknown stack);
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from pulumi import automation as auto
 
     from maas_iac.drift.report import DriftReport, merge_findings, refresh_findings, render_json, render_text
-    from maas_iac.drift.runtime import StateView, check_containers, check_topics
+    from maas_iac.drift.runtime import StateView, check_bridge_groups, check_containers, check_topics
     from maas_iac.drift.services import docker_client, kafka_admin, unreachable
     from maas_iac.errors import InfrastructureError
     from maas_iac.report import StepCollector, build_report
@@ -59,12 +61,14 @@ def run(args: argparse.Namespace) -> int:
         container_findings, containers = check_containers(client, view, args.stack)
     finally:
         client.close()
-    topic_findings = check_topics(kafka_admin(config), view.topics)
+    admin = kafka_admin(config)
+    topic_findings = check_topics(admin, view.topics)
+    group_findings, groups = check_bridge_groups(admin, view, args.stack)
 
     report = DriftReport(
         stack=args.stack,
-        findings=tuple(merge_findings(container_findings, refresh_findings(preview), topic_findings)),
+        findings=tuple(merge_findings(container_findings, refresh_findings(preview), topic_findings, group_findings)),
         resources=sum(1 for s in steps if not s.type.startswith(("pulumi:", "maas:"))),
-        containers=containers, topics=len(view.topics))
+        containers=containers, topics=len(view.topics), groups=tuple(groups))
     sys.stdout.write((render_json(report) if args.format == "json" else render_text(report)) + "\n")
     return 1 if report.drift else 0

@@ -4,7 +4,7 @@ Runs a preview of the project's real program through the Automation API and buil
 report from the engine's structured step events (never from its printed text): for each
 model, old → new Git SHA with the commit subjects, old → new digest, image rebuild or
 registry cache hit with the bytes to push, replicas created, replaced or deleted, router and
-topic changes, and a change class (``destructive``, ``rolling``, ``new``, ``in place``),
+the Kafka bridge's containers and its consumer group's lag, topic changes, and a change class (``destructive``, ``rolling``, ``new``, ``in place``),
 destructive changes first. Everything outside the models takes one line.
 
 ``--format markdown`` renders a pull-request card (with Mermaid diagrams), ``json`` the plain
@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if failure is not None:
         # Before any resource exists the program needs only the registry.
         raise engine_failure(failure, collector.errors, config, stack, services=("registry", "docker")) from None
-    registry = Connections.from_stack(engine_config(stack, config)).registry
-    report = build_report(args.stack, collector.steps(), local_lookups(registry))
+    connections = Connections.from_stack(engine_config(stack, config))
+    report = build_report(args.stack, collector.steps(), local_lookups(connections.registry, connections.kafka))
     if args.format == "json":
         text = render_json(report)
     elif args.format == "markdown":

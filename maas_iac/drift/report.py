@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from maas_iac.clients.kafka import GroupLag
 from maas_iac.drift.runtime import Finding
 from maas_iac.report.changes import PreviewReport
 
@@ -62,9 +63,11 @@ class DriftReport:
     resources: int
     """Resources the refresh read."""
     containers: int
-    """Replica and router containers checked."""
+    """Replica, router and bridge containers checked."""
     topics: int
     """Topics checked on the broker."""
+    groups: tuple[GroupLag, ...] = ()
+    """The bridges' consumer groups, with their lag."""
 
     @property
     def drift(self) -> bool:
@@ -72,20 +75,25 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"stack": self.stack, "drift": self.drift, "findings": [f.to_dict() for f in self.findings],
-                "checked": {"resources": self.resources, "containers": self.containers, "topics": self.topics}}
+                "checked": {"resources": self.resources, "containers": self.containers, "topics": self.topics},
+                "bridgeGroups": [{"group": g.group, "topic": g.topic, "state": g.state, "members": g.members,
+                                  "lag": g.lag, "partitions": [{"partition": p, "committed": c, "end": e}
+                                                               for p, c, e in g.partitions]}
+                                 for g in self.groups]}
 
 
 def render_text(report: DriftReport) -> str:
     checked = (f"{report.resources} resources refreshed, {report.containers} containers and "
                f"{report.topics} topics checked")
+    groups = [f"  bridge {g.describe()}" for g in report.groups]
     if not report.drift:
-        return f"stack {report.stack}: no drift ({checked})"
+        return "\n".join([f"stack {report.stack}: no drift ({checked})", *groups])
     lines = [f"stack {report.stack}: drift in {len(report.findings)} "
              f"thing{'' if len(report.findings) == 1 else 's'} ({checked})"]
     for f in report.findings:
         model = f" [{f.model}]" if f.model else ""
         lines.append(f"  {f.kind} {f.name}{model}: {'; '.join(f.problems)}")
-    return "\n".join(lines)
+    return "\n".join(lines + groups)
 
 
 def render_json(report: DriftReport) -> str:

@@ -6,7 +6,9 @@ the drifted thing (container or topic name) and says what differs:
 * every replica: its container exists and runs, runs the image whose repo digest the state
   recorded (the image id's RepoDigests), and its model server reports AVAILABLE exactly the
   versions the state serves (REST status, over the bridge network or ``docker exec``);
-* every router: its container exists and runs;
+* every router and bridge: its container exists and runs;
+* every model's bridge consumer group (:func:`check_bridge_groups`): as many members as the
+  state has bridge containers, and its lag on the requests topic (reported, not drift);
 * containers labelled ``maas.stack=<stack>`` that the state does not know;
 * every topic: exists, partition count, replication factor and the declared config keys only
   (broker defaults are never drift).
@@ -24,9 +26,10 @@ from maas_dataplane.contract import REST_PORT
 from maas_dataplane.probe import status_command
 from maas_iac import type_tokens as tokens
 from maas_iac.clients.docker import list_containers
+from maas_iac.clients.kafka import GroupLag, group_lag
+from maas_iac.spec.naming import bridge_group, topic_names
 
-__all__ = ["Finding", "StateView", "check_containers", "check_topics", "model_status"]
-
+__all__ = ["Finding", "StateView", "check_bridge_groups", "check_containers", "check_topics", "model_status"]
 
 
 @dataclass(frozen=True)
@@ -203,3 +206,23 @@ def check_topics(admin: Any, topics: Iterable[Mapping[str, Any]]) -> list[Findin
         if problems:
             findings.append(Finding("topic", name, tuple(problems), model))
     return findings
+
+
+def check_bridge_groups(admin: Any, view: StateView, stack: str) -> tuple[list[Finding], list[GroupLag]]:
+    """Each model's bridge consumer group: findings when it has fewer members than the state
+    has bridge containers (a bridge that runs but consumes nothing), and every group's lag."""
+    containers: dict[str, int] = {}
+    for outputs in view.bridges:
+        if model := _model(outputs):
+            containers[model] = containers.get(model, 0) + 1
+    findings, groups = [], []
+    for model, count in sorted(containers.items()):
+        group = group_lag(admin, bridge_group(stack, model), topic_names(stack, model).requests)
+        groups.append(group)
+        if group.members < count:
+            waiting = f"; {group.lag} requests wait" if group.lag else ""
+            findings.append(Finding(
+                "bridge", group.group,
+                (f"consumer group has {group.members} of {count} members ({group.state}): "
+                 f"a bridge container that runs but consumes nothing{waiting}",), model))
+    return findings, groups

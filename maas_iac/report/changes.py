@@ -1,11 +1,11 @@
 """From resource steps to what a reviewer asks about each model: :class:`PreviewReport`.
 
 Every step is attributed to the ``maas:index:ModelService`` it sits under (through the
-parent URNs) and given a role (image, replica, router, topic, event) by its type and its
-parent's type. A model's Git SHA, digest and served versions come from its
+parent URNs) and given a role (image, replica, router, bridge, topic, event) by its type and
+its parent's type. A model's Git SHA, digest and served versions come from its
 ``ModelVersionEvent`` inputs (the image's OCI labels when that is missing); whether the new
-image is a registry cache hit and how many bytes its new layers hold come from
-:class:`Lookups`, injected so that the reporters stay pure.
+image is a registry cache hit, how many bytes its new layers hold and how far behind its
+bridge's consumer group is come from :class:`Lookups`, injected so that the reporters stay pure.
 
 Change classes, most severe first:
 
@@ -24,16 +24,17 @@ Change classes, most severe first:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
 
 from pulumi.runtime.rpc import UNKNOWN
 
 from maas_iac import type_tokens as tokens
+from maas_iac.clients.kafka import GroupLag
 from maas_iac.report.steps import ResourceStep
 
 __all__ = [
-    "CLASSES", "ImageChange", "Lookups", "ModelChange", "OtherChanges", "PreviewReport", "ResourceChange",
+    "BridgeChange", "CLASSES", "ImageChange", "Lookups", "ModelChange", "OtherChanges", "PreviewReport", "ResourceChange",
     "TopicChange", "build_report",
 ]
 
@@ -54,6 +55,8 @@ class Lookups:
     """``(registry, repository, tag)`` → whether the registry already has that tag."""
     layer_bytes: Callable[[str], Optional[int]] = lambda context: None
     """Build-context directory → bytes of the files the model's own layers copy."""
+    bridge_group: Callable[[str, str], Optional[GroupLag]] = lambda stack, model: None
+    """``(stack, model)`` → the model's bridge consumer group on the broker, with its lag."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,24 @@ class ImageChange:
     """The stack a pinned image was promoted from."""
     promoted_image: Optional[str] = None
     """The pinned image's manifest digest, ``sha256:…``."""
+
+
+@dataclass(frozen=True)
+class BridgeChange:
+    """The model's Kafka bridge: its containers and, live, its consumer group."""
+
+    old_consumers: int
+    new_consumers: int
+    created: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    group: Optional[str] = None
+    """The consumer group's name; None when the broker could not be asked."""
+    members: Optional[int] = None
+    state: Optional[str] = None
+    lag: Optional[int] = None
+    """Requests not yet answered: the group's committed offsets behind the requests topic's end."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +154,8 @@ class ModelChange:
     replicas_deleted: tuple[str, ...] = ()
     replicas_updated: tuple[str, ...] = ()
     router: Optional[ResourceChange] = None
+    bridge: Optional[BridgeChange] = None
+    """None when the model has no bridge before or after."""
     topics: tuple[TopicChange, ...] = ()
     resources: tuple[ResourceChange, ...] = ()
     """Every changed resource of the model, in the engine's order."""
@@ -261,7 +284,7 @@ def build_report(stack: str, steps: Iterable[ResourceStep], lookups: Lookups = L
             services[model] = step
         elif not step.type.startswith("maas:"):
             per_model.setdefault(model, []).append(step)
-    models = [_model_change(name, services.get(name), per_model.get(name, []), by_urn, lookups)
+    models = [_model_change(stack, name, services.get(name), per_model.get(name, []), by_urn, lookups)
               for name in sorted(set(services) | set(per_model))]
     rank = {c: i for i, c in enumerate(CLASSES)}
     models.sort(key=lambda m: (rank.get(m.change_class, len(CLASSES)) if m.change_class else len(CLASSES) + 1,
@@ -273,7 +296,7 @@ def build_report(stack: str, steps: Iterable[ResourceStep], lookups: Lookups = L
     return PreviewReport(stack=stack, models=tuple(models), other=OtherChanges(counts, changed_other))
 
 
-def _model_change(name: str, service: Optional[ResourceStep], steps: list[ResourceStep],
+def _model_change(stack: str, name: str, service: Optional[ResourceStep], steps: list[ResourceStep],
                   by_urn: Mapping[str, ResourceStep], lookups: Lookups) -> ModelChange:
     changes = [ResourceChange(_role(s, by_urn), s.name, s.op, s.keys, s.delete_first, _live_name(s))
                for s in steps if s.changed]
@@ -301,7 +324,27 @@ def _model_change(name: str, service: Optional[ResourceStep], steps: list[Resour
         image=_image_change(image_step, lookups),
         replicas_created=named("replica", "create"), replicas_replaced=named("replica", "replace"),
         replicas_deleted=named("replica", "delete"), replicas_updated=named("replica", "update"),
-        router=router, topics=topics, resources=tuple(changes))
+        router=router, bridge=_bridge_change(stack, name, steps, by_urn, changes, lookups), topics=topics,
+        resources=tuple(changes))
+
+
+def _bridge_change(stack: str, model: str, steps: list[ResourceStep], by_urn: Mapping[str, ResourceStep],
+                   changes: list[ResourceChange], lookups: Lookups) -> Optional[BridgeChange]:
+    ops = [s.op for s in steps if _role(s, by_urn) == "bridge"]
+    if not ops:
+        return None
+
+    def named(op: str) -> tuple[str, ...]:
+        return tuple(c.live_name or c.name for c in changes if c.role == "bridge" and c.op == op)
+
+    new = sum(1 for op in ops if op != "delete")
+    change = BridgeChange(old_consumers=sum(1 for op in ops if op != "create"), new_consumers=new,
+                          created=named("create"), replaced=named("replace"), deleted=named("delete"),
+                          updated=named("update"))
+    live = lookups.bridge_group(stack, model)
+    if live is None:
+        return change
+    return replace(change, group=live.group, members=live.members, state=live.state, lag=live.lag)
 
 
 def _identity(event: Optional[ResourceStep], image: Optional[ResourceStep]) -> dict[str, Any]:

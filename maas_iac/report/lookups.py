@@ -1,5 +1,5 @@
-"""The real :class:`~maas_iac.report.changes.Lookups`: the Git mirror cache, the registry and
-the build contexts the preview's program run wrote. Every look-up is read-only and answers
+"""The real :class:`~maas_iac.report.changes.Lookups`: the Git mirror cache, the registry, the
+build contexts the preview's program run wrote and the bridges' consumer groups on Kafka. Every look-up is read-only and answers
 ``None`` rather than failing: a card with one unknown field beats no card."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from maas_iac.clients.endpoints import RegistryEndpoint
+from maas_iac.clients.endpoints import KafkaEndpoint, RegistryEndpoint
+from maas_iac.clients.kafka import GroupLag
 from maas_iac.report.changes import Lookups
 
-__all__ = ["commit_subject", "image_cached", "layer_bytes", "local_lookups"]
+__all__ = ["bridge_group", "commit_subject", "image_cached", "layer_bytes", "local_lookups"]
 
 
 def commit_subject(repository: str, sha: str, cache: Optional[Path] = None) -> Optional[str]:
@@ -47,8 +48,24 @@ def layer_bytes(context: str) -> Optional[int]:
     return sum(p.stat().st_size for p in files)
 
 
-def local_lookups(registry: Optional[RegistryEndpoint] = None) -> Lookups:
-    """Lookups against this machine's Git cache, the stack's registry (with its login) and
-    build contexts."""
+def bridge_group(kafka: KafkaEndpoint, stack: str, model: str) -> Optional[GroupLag]:
+    """``model``'s bridge consumer group on ``stack``'s Kafka, None when it cannot be asked."""
+    from confluent_kafka import KafkaException
+
+    from maas_iac.clients.kafka import admin_client, group_lag
+    from maas_iac.spec.naming import bridge_group as group_name, topic_names
+
+    try:
+        return group_lag(admin_client(kafka, timeout_ms=5000), group_name(stack, model),
+                         topic_names(stack, model).requests, timeout_s=5)
+    except KafkaException:
+        return None
+
+
+def local_lookups(registry: Optional[RegistryEndpoint] = None, kafka: Optional[KafkaEndpoint] = None) -> Lookups:
+    """Lookups against this machine's Git cache, the stack's registry (with its login), build
+    contexts and the stack's Kafka (for the bridges' lag)."""
     return Lookups(commit_subject=commit_subject, layer_bytes=layer_bytes,
-                   image_cached=lambda address, repository, tag: image_cached(address, repository, tag, registry))
+                   image_cached=lambda address, repository, tag: image_cached(address, repository, tag, registry),
+                   bridge_group=(lambda stack, model: bridge_group(kafka, stack, model)) if kafka else
+                   (lambda stack, model: None))

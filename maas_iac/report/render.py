@@ -2,8 +2,8 @@
 
 The Markdown is a pull-request card: one line of totals, then one section per changed model
 (destructive ones first) with old → new Git SHA and subject, digest, image (rebuild or cache
-hit, bytes to push), replicas, router, topics and a small Mermaid diagram of the changed
-resources; unchanged models and everything outside the models take one line each.
+hit, bytes to push), replicas, router, the Kafka bridge (its containers and its consumer
+group's lag), topics and a small Mermaid diagram of the changed resources; unchanged models and everything outside the models take one line each.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from maas_iac.report.changes import ModelChange, PreviewReport, TopicChange
+from maas_iac.report.changes import BridgeChange, ModelChange, PreviewReport, TopicChange
 
 __all__ = ["human_bytes", "render_json", "render_markdown", "render_text"]
 
@@ -105,16 +105,29 @@ def _image_line(m: ModelChange) -> str:
     return f"{tags}: the registry could not be asked whether it has this tag"
 
 
-def _replicas_line(m: ModelChange) -> str:
+def _containers_line(created: tuple[str, ...], replaced: tuple[str, ...], deleted: tuple[str, ...],
+                     updated: tuple[str, ...], old: int, new: int) -> str:
     parts = []
-    for label, names in (("created", m.replicas_created), ("replaced", m.replicas_replaced),
-                         ("deleted", m.replicas_deleted), ("updated in place", m.replicas_updated)):
+    for label, names in (("created", created), ("replaced", replaced), ("deleted", deleted),
+                         ("updated in place", updated)):
         if names:
             parts.append(f"{len(names)} {label} ({', '.join(names)})")
-    old = m.old_replicas if m.old_replicas is not None else 0
-    new = m.new_replicas if m.new_replicas is not None else 0
     total = f"{new} in total" if old == new else f"{old} → {new} in total"
     return f"{'; '.join(parts)}; {total}" if parts else f"no change ({total})"
+
+
+def _replicas_line(m: ModelChange) -> str:
+    return _containers_line(m.replicas_created, m.replicas_replaced, m.replicas_deleted, m.replicas_updated,
+                            m.old_replicas if m.old_replicas is not None else 0,
+                            m.new_replicas if m.new_replicas is not None else 0)
+
+
+def _bridge_line(b: BridgeChange) -> str:
+    containers = _containers_line(b.created, b.replaced, b.deleted, b.updated, b.old_consumers, b.new_consumers)
+    if b.group is None:
+        return f"{containers}; consumer group lag unknown (the broker could not be asked)"
+    members = f"{b.members} member{'' if b.members == 1 else 's'}"
+    return f"{containers}; group {b.group}: {members} ({b.state}), lag {b.lag}"
 
 
 def _router_line(m: ModelChange) -> str:
@@ -155,6 +168,8 @@ def _rows(m: ModelChange) -> list[tuple[str, str]]:
         ("Replicas", _replicas_line(m)),
         ("Router", _router_line(m)),
     ]
+    if m.bridge is not None:
+        rows.append(("Bridge", _bridge_line(m.bridge)))
     rows.append(("Topics", "; ".join(_topic_line(t) for t in m.topics) if m.topics else "no change"))
     return rows
 

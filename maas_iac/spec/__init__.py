@@ -49,7 +49,7 @@ from maas_iac.spec.model import (
     Topics,
     VersionPolicy,
 )
-from maas_iac.spec.naming import TopicNames, events_topic, topic_names
+from maas_iac.spec.naming import TopicNames, bridge_group, events_topic, topic_names
 from maas_iac.spec.stack import (
     DEFAULT_BIND_ADDRESS,
     DEFAULT_ROUTER_IMAGE,
@@ -98,6 +98,7 @@ __all__ = [
     "ValidationResult",
     "VersionPolicy",
     "apply_stack_config",
+    "bridge_group",
     "events_topic",
     "find_files",
     "load_spec",

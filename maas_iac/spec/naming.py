@@ -13,6 +13,7 @@ from dataclasses import dataclass
 __all__ = [
     "MAX_TOPIC_NAME_LENGTH",
     "TopicNames",
+    "bridge_group",
     "events_topic",
     "topic_collision_key",
     "topic_name_problem",
@@ -43,6 +44,12 @@ class TopicNames:
 def topic_names(stack: str, model: str) -> TopicNames:
     """The requests, predictions and errors topic names of ``model`` on ``stack``."""
     return TopicNames(f"{stack}.{model}.requests", f"{stack}.{model}.predictions", f"{stack}.{model}.errors")
+
+
+def bridge_group(stack: str, model: str) -> str:
+    """The consumer group of ``model``'s bridge on ``stack``: ``<stack>.<model>.bridge``, the
+    group the bridge joins when it is given no other (``maas_dataplane.bridge.config``)."""
+    return f"{stack}.{model}.bridge"
 
 
 def events_topic(stack: str) -> str:

@@ -140,6 +140,11 @@ class E2EStack:
     kafka_config: dict[str, Any] = field(default_factory=lambda: {"bootstrap.servers": KAFKA})
     """librdkafka settings of a client of the stack's cluster."""
 
+    @property
+    def bootstrap(self) -> str:
+        """The stack's cluster, ``host:port``."""
+        return str(self.kafka_config["bootstrap.servers"])
+
     # -- specs
 
     def set_model(self, name: str, **changes: Any) -> None:

@@ -8,15 +8,19 @@ deployment would hold it.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import pytest
+from polling import wait_until
 
-from maas_iac.drift.runtime import StateView, check_containers, check_topics
+from maas_iac.clients.kafka import group_lag
+from maas_iac.drift.runtime import StateView, check_bridge_groups, check_containers, check_topics
 
 pytestmark = pytest.mark.integration
 
 DEBIAN = "maas/debian:bookworm"
+KAFKA = os.environ.get("MAAS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
 
 @pytest.fixture
@@ -154,7 +158,6 @@ DEBIAN_PYTHON = "maas/debian-python:bookworm"
 
 def test_served_versions_are_compared_with_what_the_model_server_reports(docker_client, unique) -> None:
     from maas_dataplane.probe import status_command
-    from polling import wait_until
 
     status = {"model_version_status": [{"version": "2", "state": "AVAILABLE"}, {"version": "1", "state": "AVAILABLE"},
                                        {"version": "3", "state": "LOADING"}]}
@@ -181,3 +184,62 @@ def test_served_versions_are_compared_with_what_the_model_server_reports(docker_
     finally:
         server.remove(force=True)
         silent.remove(force=True)
+
+
+
+# -- bridge consumer groups ----------------------------------------------------------------------
+
+
+def _produce(topic: str, per_partition: dict[int, int]) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": KAFKA})
+    for partition, count in per_partition.items():
+        for i in range(count):
+            producer.produce(topic, key=f"r{i}".encode(), value=b"{}", partition=partition)
+    assert producer.flush(30) == 0
+
+
+def _bridge_state(model: str, count: int) -> StateView:
+    return StateView(bridges=[{"name": f"b{i}", "labels": {"maas.model": model, "maas.role": "bridge"}}
+                              for i in range(count)])
+
+
+def test_a_bridge_group_without_members_is_drift_and_its_lag_is_counted(kafka_admin, topic, unique) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    _produce(topic, {0: 6, 1: 4})
+    group = f"{unique}.m.bridge"
+    # Offsets committed as a bridge's transaction would leave them, by a client that then leaves.
+    committer = Consumer({"bootstrap.servers": KAFKA, "group.id": group, "enable.auto.commit": False})
+    committer.commit(offsets=[TopicPartition(topic, 0, 2), TopicPartition(topic, 1, 4)], asynchronous=False)
+    committer.close()
+
+    lag = group_lag(kafka_admin, group, topic)
+    assert (lag.members, lag.state, lag.partitions, lag.lag) == (0, "empty", ((0, 2, 6), (1, 4, 4)), 4)
+    findings, groups = check_bridge_groups(kafka_admin, _bridge_state("m", 1), unique)
+    assert groups == [lag]
+    [finding] = findings
+    assert (finding.kind, finding.name, finding.model) == ("bridge", group, "m")
+    assert "0 of 1 members" in finding.problems[0] and "4 requests wait" in finding.problems[0]
+
+    # A member that has joined: as many members as bridge containers is no drift; the lag stays.
+    member = Consumer({"bootstrap.servers": KAFKA, "group.id": group, "enable.auto.commit": False,
+                       "session.timeout.ms": 6000})
+    member.subscribe([topic])
+    try:
+        wait_until(lambda: (member.poll(0.2), member.assignment())[1], 30, "the member's assignment")
+        findings, [joined] = check_bridge_groups(kafka_admin, _bridge_state("m", 1), unique)
+        assert findings == [] and (joined.members, joined.state) == (1, "stable")
+        # Two containers in the state but one member: one of them consumes nothing.
+        [short] = check_bridge_groups(kafka_admin, _bridge_state("m", 2), unique)[0]
+        assert "1 of 2 members" in short.problems[0]
+    finally:
+        member.close()
+
+
+def test_a_group_that_never_committed_lags_by_the_whole_topic(kafka_admin, topic, unique) -> None:
+    _produce(topic, {0: 3, 1: 2})
+    lag = group_lag(kafka_admin, f"{unique}.m.bridge", topic)
+    assert (lag.members, lag.state, lag.lag) == (0, "dead", 5)
+    assert lag.describe() == f"group {unique}.m.bridge: 0 members (dead), lag 5"

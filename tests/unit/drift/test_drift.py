@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from maas_iac import type_tokens
+from maas_iac.clients.kafka import GroupLag
 from maas_iac.drift.report import DriftReport, merge_findings, refresh_findings, render_json, render_text
 from maas_iac.drift.runtime import Finding, StateView, _available
 from maas_iac.report import StepCollector, build_report
@@ -191,6 +192,53 @@ def test_json_is_the_report_as_data() -> None:
         "findings": [{"kind": "topic", "name": "pvw.m.requests", "model": "m",
                       "problems": ["1 partitions, the state says 3"]}],
         "checked": {"resources": 12, "containers": 2, "topics": 3},
+        "bridgeGroups": [],
     }
     assert json.loads(render_json(_report())) == {
-        "stack": "pvw", "drift": False, "findings": [], "checked": {"resources": 12, "containers": 2, "topics": 3}}
+        "stack": "pvw", "drift": False, "findings": [], "checked": {"resources": 12, "containers": 2, "topics": 3},
+        "bridgeGroups": []}
+
+
+GROUP = GroupLag("pvw.m.bridge", "pvw.m.requests", "stable", 2, ((0, 7, 9), (1, 3, 3)))
+
+
+def test_each_bridge_group_and_its_lag_is_listed_with_or_without_drift() -> None:
+    clean = DriftReport(stack="pvw", findings=(), resources=12, containers=3, topics=3, groups=(GROUP,))
+    assert render_text(clean).splitlines() == [
+        "stack pvw: no drift (12 resources refreshed, 3 containers and 3 topics checked)",
+        "  bridge group pvw.m.bridge: 2 members (stable), lag 2",
+    ]
+    drifted = DriftReport(stack="pvw", findings=(Finding("topic", "t", ("gone",)),), resources=12, containers=3,
+                          topics=3, groups=(GROUP,))
+    assert render_text(drifted).splitlines()[-1] == "  bridge group pvw.m.bridge: 2 members (stable), lag 2"
+    assert json.loads(render_json(clean))["bridgeGroups"] == [{
+        "group": "pvw.m.bridge", "topic": "pvw.m.requests", "state": "stable", "members": 2, "lag": 2,
+        "partitions": [{"partition": 0, "committed": 7, "end": 9}, {"partition": 1, "committed": 3, "end": 3}]}]
+
+
+def test_bridge_groups_are_asked_per_model_and_short_groups_are_drift(monkeypatch, deployment: dict) -> None:
+    from maas_iac.drift import runtime
+
+    asked = []
+
+    def fake_lag(admin, group, topic):
+        asked.append((group, topic))
+        return GroupLag(group, topic, "empty", 0, ((0, 4, 9),))
+
+    monkeypatch.setattr(runtime, "group_lag", fake_lag)
+    findings, groups = runtime.check_bridge_groups(object(), StateView.from_deployment(deployment), "pvw")
+    assert asked == [("pvw.half-plus-two.bridge", "pvw.half-plus-two.requests")]
+    [finding] = findings
+    assert (finding.kind, finding.name, finding.model) == ("bridge", "pvw.half-plus-two.bridge", "half-plus-two")
+    assert finding.problems == ("consumer group has 0 of 1 members (empty): a bridge container that runs but "
+                                "consumes nothing; 5 requests wait",)
+    assert [g.lag for g in groups] == [5]
+    assert runtime.check_bridge_groups(object(), StateView(), "pvw") == ([], [])
+
+
+def test_the_bridge_group_name_is_the_one_the_bridge_joins() -> None:
+    from maas_dataplane.bridge.config import parse_config
+    from maas_iac.spec import bridge_group
+
+    config = parse_config(["--stack", "pvw", "--model", "m", "--bootstrap-servers", "k:9092", "--grpc-target", "r:8500"], {})
+    assert config.group_id == bridge_group("pvw", "m") == "pvw.m.bridge"

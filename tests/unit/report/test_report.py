@@ -16,6 +16,7 @@ import pytest
 
 from maas_iac import report as report_pkg
 from maas_iac import type_tokens as tokens
+from maas_iac.clients.kafka import GroupLag
 from maas_iac.report import (
     Lookups, ResourceStep, StepCollector, build_report, human_bytes, render_json, render_markdown, render_text,
     resource_steps,
@@ -27,10 +28,13 @@ SUBJECTS = {
     "80f75a2e87b6416614f71412fbfda410d8a0c076": "half-plus-two: version 1",
     "3abd36ed4fbed249a243a82e8e12ffcf01e62613": "half-plus-two: version 2, same weights",
 }
+# The bridge's group as group_lag reads it: one member, two requests not yet answered on partition 0.
+GROUP = GroupLag("pvw.half-plus-two.bridge", "pvw.half-plus-two.requests", "stable", 1, ((0, 10, 12), (1, 5, 5), (2, 7, 7)))
 LOOKUPS = Lookups(
     commit_subject=lambda repository, sha: SUBJECTS.get(sha),
     image_cached=lambda registry, repository, tag: False,
     layer_bytes=lambda context: 12_701,
+    bridge_group=lambda stack, model: GROUP if (stack, model) == ("pvw", "half-plus-two") else None,
 )
 RENDERERS = {"md": render_markdown, "json": render_json, "txt": render_text}
 
@@ -110,6 +114,24 @@ def test_destructive_topic_change() -> None:
     assert (topic.name, topic.op, topic.old_partitions, topic.new_partitions) == ("pvw.half-plus-two.requests",
                                                                                   "replace", 3, 1)
     assert topic.destructive and "data is lost" in m.reasons[0]
+
+
+def test_the_bridge_row_names_its_replaced_container_and_the_group_lag() -> None:
+    [m] = _report("model-change").models
+    b = m.bridge
+    [replaced] = b.replaced
+    assert replaced.startswith("pvw-half-plus-two-bridge-") and (b.old_consumers, b.new_consumers) == (1, 1)
+    assert (b.group, b.members, b.state, b.lag) == ("pvw.half-plus-two.bridge", 1, "stable", 2)
+    assert f"| Bridge | 1 replaced ({replaced}); 1 in total; group pvw.half-plus-two.bridge: 1 member (stable), lag 2 |" \
+        in render_markdown(_report("model-change"))
+
+
+def test_a_bridge_lag_that_cannot_be_asked_is_said_so() -> None:
+    report = _report("replica-change", Lookups())
+    [m] = report.models
+    assert m.bridge.group is None and m.bridge.lag is None
+    assert "  Bridge:   no change (1 in total); consumer group lag unknown (the broker could not be asked)" \
+        in render_text(report).splitlines()
 
 
 def _meta(op: str, urn: str, type_: str = "t", parent: str = "", **kw):
