@@ -6,7 +6,8 @@
 #
 # The build lands in $MAAS_CACHE/pulumi-kafka-<version>-<hash of the wrapper module>/
 # (atomically); a cached run only checks that `pulumi plugin ls` lists the plugin and that the
-# installed binary is the cached one. Needs the pinned pulumi (scripts/setup_pulumi.sh).
+# installed binary is the cached one. With no build cache, a plugin that `pulumi plugin ls`
+# already lists is not built again. Needs the pinned pulumi (scripts/setup_pulumi.sh).
 # GOPATH and GOCACHE live under $MAAS_CACHE/go, shared with setup_pulumi.sh. tools/README.md
 # has the versions, the build steps and their cost.
 set -euo pipefail
@@ -54,18 +55,26 @@ install_plugin() {
     pulumi plugin ls
 }
 
+command -v pulumi >/dev/null || die "pulumi is not on PATH: run scripts/setup_pulumi.sh first"
+listed() {
+    pulumi plugin ls 2>/dev/null | awk -v v="$PLUGIN_VERSION" \
+        '$1 == "kafka" && $2 == "resource" && $3 == v {f = 1} END {exit !f}'
+}
+
 if [ -x "$PLUGIN_BIN" ]; then
     echo "==> kafka plugin: $PLUGIN_VERSION cached in $PLUGIN_DIR"
+elif listed; then
+    # Installed already (e.g. a PULUMI_HOME kept while the build cache was cleared): the engine
+    # has what it needs, so no build.
+    echo "==> kafka plugin: kafka $PLUGIN_VERSION listed by pulumi plugin ls; build skipped"
+    exit 0
 else
     [ -x "$GO" ] || die "Go is needed to build the kafka plugin $PLUGIN_VERSION (install Go >= 1.26 into /usr/local/go)"
     step "kafka plugin: build pulumi-resource-kafka $PLUGIN_VERSION" \
         install_atomically "$PLUGIN_DIR" build_plugin
 fi
 
-command -v pulumi >/dev/null || die "pulumi is not on PATH: run scripts/setup_pulumi.sh first"
-listed=$(pulumi plugin ls 2>/dev/null | awk -v v="$PLUGIN_VERSION" \
-    '$1 == "kafka" && $2 == "resource" && $3 == v {print "yes"; exit}')
-if [ "$listed" = yes ] && cmp -s "$PLUGIN_BIN" "$INSTALLED_BIN"; then
+if listed && cmp -s "$PLUGIN_BIN" "$INSTALLED_BIN"; then
     echo "==> kafka plugin: kafka $PLUGIN_VERSION installed in $PULUMI_HOME"
 else
     step "kafka plugin: install kafka $PLUGIN_VERSION into $PULUMI_HOME" install_plugin

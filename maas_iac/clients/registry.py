@@ -62,10 +62,6 @@ class Credentials:
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=<secret>)"
 
-    def docker_auth(self) -> dict[str, str]:
-        """The Docker SDK's ``auth_config`` for pulls and pushes."""
-        return {"username": self.username, "password": self.password}
-
 
 def credentials(endpoint: RegistryEndpoint) -> Optional[Credentials]:
     """The login of ``endpoint``: its username and password, or what its Docker credential

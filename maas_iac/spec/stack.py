@@ -129,18 +129,6 @@ class KafkaConfig:
     ca_file: str | None = None
     """PEM file of the brokers' CA, with SASL_SSL (``~`` expanded by the clients)."""
 
-    def client_config(self) -> dict[str, str]:
-        """librdkafka settings for a client of this cluster (reveals the password)."""
-        config = {
-            "bootstrap.servers": ",".join(self.bootstrap_servers),
-            "security.protocol": self.security_protocol,
-        }
-        if self.security_protocol == "SASL_SSL":
-            config["sasl.mechanism"] = self.sasl_mechanism or ""
-            config["sasl.username"] = self.sasl_username or ""
-            config["sasl.password"] = self.sasl_password.reveal() if self.sasl_password else ""
-        return config
-
 
 @dataclass(frozen=True, slots=True)
 class RegistryAuth:

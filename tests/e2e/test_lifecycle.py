@@ -102,6 +102,11 @@ def test_1_first_up_builds_serves_and_announces(e2e: E2EStack) -> None:
     assert e2e.container_ids() == e2e.state_container_ids()
     for c in e2e.replicas("hpt"):
         assert c.attrs["Config"]["Image"] == outputs["hpt"].value["image"]
+        # docker inspect: the deployed replica's health check runs bash alone, as the official
+        # image (no python3, curl or wget there) allows.
+        check = c.attrs["Config"]["Healthcheck"]["Test"]
+        assert check[0] == "CMD" and check[1].endswith("bash"), check
+        assert not {"python3", "python", "curl", "wget"} & set(" ".join(check).replace("/", " ").split()), check
 
     assert predict_rest(e2e.rest("hpt"), X) == V1
     assert predict_grpc(e2e.grpc("hpt"), "hpt", X) == V1

@@ -48,13 +48,14 @@ def _secret(name: str) -> str:
     return path.read_text().strip()
 
 
-def _config() -> dict[str, Any]:
+def _config(models: Path) -> dict[str, Any]:
     """stacks/Pulumi.prodlike.yaml's settings without its secrets (the fixture sets them), on
-    ports and a network of the test's own."""
+    ports and a network of the test's own, allowing the test's model repositories under ``models``."""
     config = dict(yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.prodlike.yaml").read_text())["config"])
     config["maas:kafka"] = {k: v for k, v in config["maas:kafka"].items() if k != "saslPassword"}
     config["maas:registryAuth"] = {k: v for k, v in config["maas:registryAuth"].items() if k != "password"}
-    config.update({"maas:portOffset": PORT_OFFSET, "maas:network": "maas-prodlike-e2e", "maas:protect": False})
+    config.update({"maas:portOffset": PORT_OFFSET, "maas:network": "maas-prodlike-e2e", "maas:protect": False,
+                   "maas:allowedSources": [f"local:{models}/*"]})
     return config
 
 
@@ -87,7 +88,7 @@ def pl(tmp_path_factory) -> Iterator[E2EStack]:
     admin = AdminClient(_kafka_admin_config())
     root = tmp_path_factory.mktemp("prodlike")
     repo = ExampleModels(root / "example-models")
-    project = scratch_project(root / "project", NAME, _config(), {})
+    project = scratch_project(root / "project", NAME, _config(root / "example-models"), {})
     extra = {"PULUMI_BACKEND_URL": f"file://{project}/.pulumi-state", "MAAS_CACHE": str(root / "cache"), "PATH": path}
     clean_leftovers(engine, admin, NAME)
     stack = select_stack(NAME, project, env=extra)

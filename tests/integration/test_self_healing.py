@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +124,8 @@ def test_an_unhealthy_replica_is_drift_and_up_replaces_it(inline_stack, docker_c
 
     with RequestLoop(rest, rate_per_s=20, max_s=400) as rest_loop, \
             GrpcLoop(f"127.0.0.1:{grpc_port}", MODEL, rate_per_s=5, max_s=400) as grpc_loop:
-        time.sleep(3)
+        # Both loops are answered before anything goes wrong.
+        wait_until(lambda: rest_loop.ok >= 20 and grpc_loop.ok >= 5, 30, "the request loops' first answers")
         turned_unhealthy: list[float] = []
 
         def watch() -> None:
@@ -156,7 +158,10 @@ def test_an_unhealthy_replica_is_drift_and_up_replaces_it(inline_stack, docker_c
         result = stack.up(refresh=True)
         up_s = time.monotonic() - up_started
         new_ids = result.outputs["replicas"].value
-        time.sleep(3)
+        # Traffic goes on after the replacement.
+        after = (rest_loop.ok, grpc_loop.ok)
+        wait_until(lambda: rest_loop.ok >= after[0] + 20 and grpc_loop.ok >= after[1] + 5, 30,
+                   "answers after the replacement")
 
     assert new_ids[1] == ids[1] and new_ids[0] != ids[0]
     assert [_health(docker_client, i) for i in new_ids] == ["healthy", "healthy"]

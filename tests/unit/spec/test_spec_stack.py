@@ -67,7 +67,7 @@ def test_mapping_as_the_pulumi_program_reads_it() -> None:
     assert config.kafka.bootstrap_servers == ("k1:9093", "k2:9093")
     assert config.kafka.sasl_password == Secret(plaintext="s3cret")
     assert "s3cret" not in repr(config)
-    assert config.kafka.client_config()["sasl.password"] == "s3cret"
+    assert config.kafka.sasl_password.reveal() == "s3cret"
     assert config.replicas == {"m": 4}
     assert config.network_name == "maas-prod"
 
