@@ -10,7 +10,8 @@
 * :func:`tf2_elementwise`: ``tf.saved_model.save`` of ``y = 0.5 x + 2`` element-wise, input
   declared ``[-1, 1]``: any shape computes.
 * :func:`tf2_classifier`: a TF2 module with classify/regress signatures over serialized
-  Examples, as ``tf1_estimator`` but saved with ``tf.saved_model.save``.
+  Examples, as ``tf1_estimator`` but saved with ``tf.saved_model.save``
+  (:func:`maas_iac.examples.classifier.save`, which the benchmarks use too).
 * :func:`tflite_model`: ``y = 0.5 x + 2`` converted with ``tf.lite.TFLiteConverter`` and
   written as ``model.tflite`` next to its SavedModel.
 """
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CLASSES = (b"neg", b"pos")
+from maas_iac.examples.classifier import CLASSES, example
+from maas_iac.examples.classifier import features as _features
+from maas_iac.examples.classifier import save as tf2_classifier
 
-
-def _features(tf, serialized):
-    spec = {"x": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0])}
-    return tf.io.parse_example(serialized, spec)["x"]
+__all__ = ["CLASSES", "example", "tf1_estimator", "tf1_ref_variables", "tf2_elementwise",
+           "tf2_classifier", "tflite_model"]
 
 
 def tf1_estimator(version_dir: Path) -> Path:
@@ -105,46 +106,6 @@ def tf2_elementwise(version_dir: Path) -> Path:
     return version_dir
 
 
-def tf2_classifier(version_dir: Path) -> Path:
-    import tensorflow as tf
-
-    class Classifier(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = tf.Variable(0.5)
-            self.b = tf.Variable(2.0)
-
-        def _x(self, serialized):
-            return _features(tf, serialized)
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-        def classify(self, inputs):
-            s = tf.sigmoid(self._x(inputs))
-            classes = tf.tile(tf.constant([list(CLASSES)]), [tf.shape(inputs)[0], 1])
-            return {"classes": classes, "scores": tf.concat([1.0 - s, s], axis=1)}
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-        def regress(self, inputs):
-            return {"outputs": self.a * self._x(inputs) + self.b}
-
-    m = Classifier()
-    classify = m.classify.get_concrete_function()
-    regress = m.regress.get_concrete_function()
-    tf.saved_model.save(m, str(version_dir), signatures={"serving_default": classify,
-                                                         "classify": classify, "regress": regress})
-    # tf.saved_model.save records every signature as predict; give them TF Serving's methods
-    # as TF Serving's own test exports do (method names live in the SignatureDef).
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    pb = Path(version_dir) / "saved_model.pb"
-    sm = saved_model_pb2.SavedModel()
-    sm.ParseFromString(pb.read_bytes())
-    for key, method in (("serving_default", "classify"), ("classify", "classify"), ("regress", "regress")):
-        sm.meta_graphs[0].signature_def[key].method_name = f"tensorflow/serving/{method}"
-    pb.write_bytes(sm.SerializeToString())
-    return version_dir
-
-
 def tflite_model(version_dir: Path) -> Path:
     import tensorflow as tf
 
@@ -152,12 +113,3 @@ def tflite_model(version_dir: Path) -> Path:
     converter = tf.lite.TFLiteConverter.from_saved_model(str(version_dir), signature_keys=["serving_default"])
     (Path(version_dir) / "model.tflite").write_bytes(converter.convert())
     return version_dir
-
-
-def example(x: float) -> bytes:
-    """A serialized tf.Example with the float feature ``x``."""
-    from tensorflow.core.example import example_pb2
-
-    ex = example_pb2.Example()
-    ex.features.feature["x"].float_list.value.append(x)
-    return ex.SerializeToString()
