@@ -206,13 +206,16 @@ def _bridge_state(model: str, count: int) -> StateView:
 
 
 def test_a_bridge_group_without_members_is_drift_and_its_lag_is_counted(kafka_admin, topic, unique) -> None:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     _produce(topic, {0: 6, 1: 4})
     group = f"{unique}.m.bridge"
     # Offsets committed as a bridge's transaction would leave them, by a client that then leaves.
     committer = Consumer({"bootstrap.servers": KAFKA, "group.id": group, "enable.auto.commit": False})
-    committer.commit(offsets=[TopicPartition(topic, 0, 2), TopicPartition(topic, 1, 4)], asynchronous=False)
+    offsets = [TopicPartition(topic, 0, 2), TopicPartition(topic, 1, 4)]
+    # NOT_COORDINATOR is retriable: a fresh broker may still be creating __consumer_offsets.
+    wait_until(lambda: committer.commit(offsets=offsets, asynchronous=False), 30, "the offsets committed",
+               ignore=(KafkaException,))
     committer.close()
 
     lag = group_lag(kafka_admin, group, topic)
