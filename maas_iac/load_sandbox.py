@@ -41,16 +41,22 @@ from maas_iac.source.model_tree import link_may_escape
 __all__ = [
     "DEFAULT_LOAD_CHECK_IMAGE",
     "LoadCheckSandbox",
+    "SERVING_IMAGE_PATH",
     "SandboxLimits",
     "SandboxResult",
     "SandboxTimeout",
     "input_archive",
     "is_serving_image",
+    "load_check_image",
     "run_sandboxed",
 ]
 
-DEFAULT_LOAD_CHECK_IMAGE = "127.0.0.1:5000/maas/serving:2.21.0"
-"""The project's serving image (scripts/build_serving_image.sh): it holds maas_dataplane."""
+SERVING_IMAGE_PATH = "maas/serving:2.21.0"
+"""The project's serving image (scripts/build_serving_image.sh, it holds maas_dataplane) as a
+registry holds it: ``<registry>/maas/serving:2.21.0``."""
+DEFAULT_LOAD_CHECK_IMAGE = f"127.0.0.1:5000/{SERVING_IMAGE_PATH}"
+"""The serving image on the local registry: the fallback of a :class:`LoadCheckSandbox` not
+given the stack's (:func:`load_check_image`)."""
 IMAGE_OVERRIDE_ENV = "MAAS_LOAD_CHECK_IMAGE"
 """When set, the image every load check runs in (e.g. a local build of the serving image)."""
 MODELS_DIR = "/models"
@@ -59,6 +65,12 @@ SANDBOX_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHOND
 """The whole environment the check is given (on top of the image's own)."""
 NOBODY = "65534:65534"
 _LABEL = {"io.maas-iac.role": "load-check"}
+
+
+def load_check_image(registry: str) -> str:
+    """The project's serving image on ``registry`` (``host[:port]``, a stack's ``maas:registry``),
+    where it is pushed: the load check's image when the stack's serving base image is not it."""
+    return f"{registry}/{SERVING_IMAGE_PATH}"
 
 
 @dataclass(frozen=True)
@@ -153,8 +165,9 @@ def run_sandboxed(client: Any | None, image: str, command: Sequence[str], *,
                 tty=False,
             )
         except docker.errors.ImageNotFound:
-            raise InfrastructureError(f"the load check image {image} is not on the Docker engine; "
-                                      f"build it with scripts/build_serving_image.sh") from None
+            raise InfrastructureError(f"the load check image {image} is not on the Docker engine; build it with "
+                                      f"scripts/build_serving_image.sh (and push it to the stack's registry, "
+                                      f"as {SERVING_IMAGE_PATH})") from None
         except docker.errors.DockerException as exc:
             raise InfrastructureError(f"cannot create the load check container: {exc}") from None
         cleanup.callback(_quietly, container.remove, force=True, v=True)
@@ -284,14 +297,21 @@ class LoadCheckSandbox:
     """Runs ``maas_dataplane.load_check`` for :func:`maas_iac.resolve.check_loadable`.
 
     ``image`` is the stack's serving base image; when that is not the project's serving image
-    (e.g. ``tensorflow/serving``, which has no Python), :data:`DEFAULT_LOAD_CHECK_IMAGE` runs
-    the check; ``$MAAS_LOAD_CHECK_IMAGE``, when set, runs every check. Calling it with the model name and ``{version: host directory}`` returns the
-    sandboxed run's result."""
+    (e.g. ``tensorflow/serving``, which has no Python), ``fallback`` runs the check;
+    ``$MAAS_LOAD_CHECK_IMAGE``, when set, runs every check. Calling it with the model name and
+    ``{version: host directory}`` returns the sandboxed run's result."""
 
     image: str | None = None
     client: Any | None = None
     connect: Callable[[], Any] | None = None
     """Opens the stack's Docker client (``clients.docker.open_docker``), only when a check runs."""
+    pull: Callable[[Any, str], None] | None = None
+    """``pull(client, image)`` puts an image on the engine when it lacks it
+    (``clients.docker.pull_missing``, logged in to the stack's registry); without it, only the
+    engine's own images are used."""
+    fallback: str = DEFAULT_LOAD_CHECK_IMAGE
+    """The project's serving image where the engine can pull it: :func:`load_check_image` of the
+    stack's registry (a remote engine's 127.0.0.1 is its own)."""
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     _chosen: str | None = field(default=None, init=False, repr=False)
 
@@ -302,12 +322,33 @@ class LoadCheckSandbox:
             self.client = _client(self.client)
             override = os.environ.get(IMAGE_OVERRIDE_ENV)
             if override:
+                self._pull(override, needed=False)
                 self._chosen = override
-            elif self.image and is_serving_image(self.client, self.image):
+                return override
+            if self.image:
+                self._pull(self.image, needed=False)
+            if self.image and is_serving_image(self.client, self.image):
                 self._chosen = self.image
             else:
-                self._chosen = DEFAULT_LOAD_CHECK_IMAGE
+                self._pull(self.fallback, needed=True)
+                self._chosen = self.fallback
         return self._chosen
+
+    def _pull(self, image: str, *, needed: bool) -> None:
+        """Pull ``image`` when the engine lacks it; a failure is an error only when it is ``needed``
+        (an image that cannot be pulled is otherwise just not the project's)."""
+        import docker
+
+        if self.pull is None:
+            return
+        try:
+            self.pull(self.client, image)
+        except docker.errors.DockerException as exc:
+            if needed:
+                raise InfrastructureError(
+                    f"the load check image {image} is not on the Docker engine and cannot be pulled ({exc}); "
+                    f"build it with scripts/build_serving_image.sh and push it to the stack's registry as "
+                    f"{SERVING_IMAGE_PATH}") from None
 
     def __call__(self, model: str, versions: Mapping[int, Path], timeout_s: float | None = None) -> SandboxResult:
         image = self.chosen_image()

@@ -20,6 +20,7 @@ from maas_iac.load_sandbox import (
     SandboxLimits,
     SandboxTimeout,
     input_archive,
+    load_check_image,
     run_sandboxed,
 )
 
@@ -77,6 +78,12 @@ class FakeImages:
             raise docker.errors.ImageNotFound(image)
         return type("Image", (), {"attrs": {"Config": {"Env": self.present[image]}}})()
 
+    def pull(self, image: str) -> None:
+        self.calls.append(f"pull {image}")
+        if image.startswith("unpullable"):
+            raise docker.errors.NotFound(image)
+        self.present[image] = OURS if "/maas/serving:" in image else ["PATH=/usr/bin"]  # ours has maas_dataplane
+
 
 class FakeClient:
     """The engine: ``log`` holds every call in order, ``created`` the container's settings."""
@@ -103,6 +110,9 @@ class FakeClient:
             raise self.create_raises
         self.created = {"image": image, **kwargs}
         return self.container
+
+    def login(self, username: str, password: str, registry: str, reauth: bool) -> None:
+        self.log.append(f"login {username}@{registry}")
 
     def members(self) -> dict[str, tarfile.TarInfo]:
         ((path, data),) = self.container.archives
@@ -260,10 +270,53 @@ def test_a_missing_image_removes_the_volume(versions: dict[int, Path]) -> None:
     assert client.log[-1] == f"remove volume {client.volume_args['name']}"
 
 
-def test_an_image_that_is_not_ours_is_replaced_by_the_default() -> None:
+def test_an_image_that_is_not_ours_is_replaced_by_the_fallback() -> None:
     client = FakeClient(present={"tensorflow/serving:2.19.0": ["PATH=/usr/bin"]})
     assert LoadCheckSandbox(image="tensorflow/serving:2.19.0", client=client).chosen_image() == DEFAULT_LOAD_CHECK_IMAGE
     assert LoadCheckSandbox(image="missing:1", client=client).chosen_image() == DEFAULT_LOAD_CHECK_IMAGE
+    assert client.log == []  # without a pull hook, nothing is pulled
+
+
+def test_the_fallback_is_pulled_from_the_stacks_registry_with_its_login(monkeypatch) -> None:
+    """A staging-like stack: a remote engine, tensorflow/serving as its base image. The check
+    runs the project's serving image from the stack's registry, pulled there logged in."""
+    from maas_iac import program
+    from maas_iac.clients import Connections
+    from maas_iac.spec import load_stack_config
+
+    stack = load_stack_config({
+        "registry": "registry.staging.example.com", "dockerHost": "ssh://deploy@docker-1.staging.example.com",
+        "registryAuth": {"username": "maas", "password": "s3cret"}, "servingBaseImage": "tensorflow/serving:2.19.0",
+        "kafka": {"bootstrapServers": "kafka-1.staging.example.com:9093"}}, stack="staging")
+    client = FakeClient(present={})
+    opened: list[str] = []
+    monkeypatch.setattr(program, "open_docker", lambda endpoint: opened.append(endpoint.host) or client)
+    sandbox = program.load_check_sandbox(stack, Connections.from_stack(stack))
+    assert opened == []  # the engine is opened only when a check runs
+
+    image = sandbox.chosen_image()
+    assert image == load_check_image("registry.staging.example.com") == \
+        "registry.staging.example.com/maas/serving:2.21.0"
+    assert opened == ["ssh://deploy@docker-1.staging.example.com"]
+    assert client.log == ["pull tensorflow/serving:2.19.0",  # not the stack's registry's: no login
+                          "login maas@registry.staging.example.com", f"pull {image}"]
+
+
+def test_the_stacks_own_serving_image_is_pulled_and_used() -> None:
+    pulls: list[str] = []
+    client = FakeClient(present={})
+    sandbox = LoadCheckSandbox(image="reg:5443/maas/serving:2.21.0", client=client, fallback="reg:5443/other:1",
+                               pull=lambda c, image: pulls.append(image) or c.images.pull(image))
+    assert sandbox.chosen_image() == "reg:5443/maas/serving:2.21.0"
+    assert pulls == ["reg:5443/maas/serving:2.21.0"]
+
+
+def test_a_fallback_that_cannot_be_pulled_says_so() -> None:
+    client = FakeClient(present={"tensorflow/serving:2.19.0": ["PATH=/usr/bin"]})
+    sandbox = LoadCheckSandbox(image="tensorflow/serving:2.19.0", client=client, fallback="unpullable/maas/serving:2.21.0",
+                               pull=lambda c, image: c.images.pull(image))
+    with pytest.raises(InfrastructureError, match=r"unpullable/maas/serving:2.21.0 .* cannot be pulled.*push it"):
+        sandbox.chosen_image()
 
 
 def test_the_override_wins(monkeypatch) -> None:
