@@ -32,15 +32,15 @@ from maas_iac.kafka.access import scram_users
 from maas_iac.kafka.cluster import kafka_provider
 from maas_iac.kafka import guard as topic_guard
 from maas_iac.plan import declared_topics
-from maas_iac.load_sandbox import LoadCheckSandbox
+from maas_iac.load_sandbox import LoadCheckSandbox, load_check_image
 from maas_iac.providers import ContainerSweeper, Network
 from maas_iac.resolve import ResolvedModel, Resolver, cache_dir, check_loadable, resolve_pinned
 from maas_iac.spec import STACK_CONFIG_KEYS, ModelServiceSpec, StackConfig, load_specs, load_stack_config
 from maas_iac.spec.stack import CONFIG_NAMESPACE, check_stack_file
 from maas_iac.stack_secrets import check_secrets_provider
 
-__all__ = ["declare", "events_topic", "guard_topics", "main", "models_dir", "pinned_model", "stack_config",
-           "stack_file"]
+__all__ = ["declare", "events_topic", "guard_topics", "load_check_sandbox", "main", "models_dir", "pinned_model",
+           "stack_config", "stack_file"]
 
 EVENTS_PARTITIONS = 3
 
@@ -85,8 +85,7 @@ def main() -> None:
         stack = stack_config()
         connections = Connections.from_stack(stack)
         specs = load_specs([models_dir()], stack=stack)  # incl. the stack's maas:allowedSources
-        sandbox = LoadCheckSandbox(image=stack.serving_base_image,
-                                   connect=lambda: _load_check_engine(connections, stack.serving_base_image))
+        sandbox = load_check_sandbox(stack, connections)
         def lookup(registry: str, repository: str, tag: str) -> str | None:
             """A manifest digest, asked with the stack's registry login when it is that registry."""
             return manifest_digest(connections.registry if registry == connections.registry.address else registry,
@@ -121,18 +120,13 @@ def pinned_model(spec: ModelServiceSpec, stack: StackConfig, connections: Connec
     return resolve_pinned(spec, stack, promotion, image, pin(stack.base_image_for(spec)))
 
 
-def _load_check_engine(connections: Connections, image: str | None) -> object:
-    """The stack's engine for the sandboxed load check, with the serving base image pulled
-    (logged in to the stack's registry) when it lacks it."""
-    import docker.errors
-
-    client = open_docker(connections.docker)
-    if image:
-        try:
-            pull_missing(client, connections.docker, image)
-        except docker.errors.DockerException:
-            pass  # not pullable: the sandbox says which image it needs
-    return client
+def load_check_sandbox(stack: StackConfig, connections: Connections) -> LoadCheckSandbox:
+    """The SavedModel load check on the stack's engine, which pulls the image it runs (logged in
+    to the stack's registry) when it lacks it: the stack's serving base image when that is the
+    project's, else the project's serving image on the stack's registry."""
+    return LoadCheckSandbox(image=stack.serving_base_image, fallback=load_check_image(stack.registry),
+                            connect=lambda: open_docker(connections.docker),
+                            pull=lambda client, image: pull_missing(client, connections.docker, image))
 
 
 def events_topic(stack: StackConfig) -> TopicArgs:

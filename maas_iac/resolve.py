@@ -219,7 +219,7 @@ def check_loadable(name: str, tree: ModelTree, exported: Path, checked: Path, *,
     """Load every served version in ``exported/<version>`` that has not loaded before.
 
     The load runs in a sandboxed container (:mod:`maas_iac.load_sandbox`): no network, no host
-    environment, read-only mounts of the versions only. ``run`` is the runner
+    environment, only copies of the versions, read-only to it. ``run`` is the runner
     (``run(name, {version: dir}, timeout_s)``, default :class:`LoadCheckSandbox` with its
     default image and ``docker.from_env()``).
 

@@ -21,7 +21,7 @@ from maas_iac.errors import SourceError
 from maas_iac.source.git import Revision
 from maas_iac.spec.model import LatestVersions, SpecificVersions, VersionPolicy
 
-__all__ = ["ModelFile", "ModelTree", "read_model_tree", "select_versions"]
+__all__ = ["ModelFile", "ModelTree", "link_may_escape", "read_model_tree", "select_versions"]
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def _walk(repo: git.Repo, binsha: bytes, revision: Revision, shown: str,
             continue
         if mode == _SYMLINK:
             target = repo.odb.stream(sha).read().decode("utf-8", "replace")
-            if _link_escapes(target):
+            if link_may_escape(target):
                 raise _refused(shown + path, f"it is a symbolic link to {target!r}, which may lead outside "
                                f"its version directory (link targets must be relative, without '..')", revision)
         elif mode not in _REGULAR:
@@ -213,7 +213,7 @@ def _walk(repo: git.Repo, binsha: bytes, revision: Revision, shown: str,
         yield path, mode, sha.hex(), repo.odb.info(sha).size
 
 
-def _link_escapes(target: str) -> bool:
+def link_may_escape(target: str) -> bool:
     """Whether a link to ``target`` may resolve outside its version directory. A target with no '..' and not absolute only ever descends, through
     other links too (each checked the same way), so that is the rule."""
     if not target or target.startswith("/") or "\0" in target or "\\" in target:
