@@ -67,7 +67,8 @@ class PrivateBroker:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"private broker exited:\n{self.log_path.read_text()[-3000:]}"
             try:
-                AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000}).list_topics(timeout=2)
+                AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000,
+                             "log_level": 0}).list_topics(timeout=2)  # quiet while it is not up
                 return self
             except Exception:  # noqa: BLE001 - not up yet
                 time.sleep(0.5)

@@ -196,7 +196,7 @@ def test_5_a_broker_restart_mid_stream_resumes_and_keeps_exactly_once(kstack: E2
     stream.join()
     records = _until(answers, "r-", len(stream.sent), timeout=240)
     assert _exactly_once(records, stream.sent, {3.0}) == {"2": 6_000}
-    assert answers.records[ERRORS] == []
+    assert [m.key() for m in answers.records[ERRORS] if m.key().startswith(b"r-")] == []
     bridge.reload()
     print(f"broker killed after 1,000 answers and back after {back:.1f}s: 6,000 answered exactly once; "
           f"the bridge container restarted {bridge.attrs['RestartCount'] - restarts} time(s)")
