@@ -69,6 +69,7 @@ serving:
 topics:
   requests: {{partitions: {partitions}, replicationFactor: 1, retentionMs: 3600000, cleanupPolicy: delete}}
   predictions: {{partitions: 3, replicationFactor: 1, retentionMs: 7200000, cleanupPolicy: delete}}
+bridge: {{consumers: {consumers}}}
 rollout:
   healthTimeoutSeconds: 300
 """
@@ -148,7 +149,7 @@ class E2EStack:
     # -- specs
 
     def set_model(self, name: str, **changes: Any) -> None:
-        spec = self.specs.setdefault(name, {"ref": "v1", "replicas": 1, "partitions": 3})
+        spec = self.specs.setdefault(name, {"ref": "v1", "replicas": 1, "partitions": 3, "consumers": 1})
         spec.update(changes)
         rest, grpc = PORTS[name]
         (self.project / "models" / f"{name}.yaml").write_text(SPEC.format(

@@ -200,3 +200,27 @@ def test_5_a_broker_restart_mid_stream_resumes_and_keeps_exactly_once(kstack: E2
     bridge.reload()
     print(f"broker killed after 1,000 answers and back after {back:.1f}s: 6,000 answered exactly once; "
           f"the bridge container restarted {bridge.attrs['RestartCount'] - restarts} time(s)")
+
+
+def test_6_scaling_the_bridge_up_and_down_mid_stream_keeps_exactly_once(kstack: E2EStack, answers: Reader) -> None:
+    stream = Stream(REQUESTS, 100_000, rate=200, prefix="s", bootstrap=kstack.bootstrap)
+    stream.start()
+    try:
+        _until(answers, "s-", 200, timeout=60, settle=0)
+        kstack.set_model("hpt", consumers=2)  # the group rebalances onto two bridges
+        kstack.up()
+        assert len(_bridges(kstack)) == 2
+        grew = len(_predictions(answers, "s-"))
+        _until(answers, "s-", grew + 400, timeout=60, settle=0)
+        kstack.set_model("hpt", consumers=1)  # and back onto one
+        kstack.up()
+        assert len(_bridges(kstack)) == 1
+        shrank = len(_predictions(answers, "s-"))
+        _until(answers, "s-", shrank + 400, timeout=60, settle=0)
+    finally:
+        stream.stopping.set()
+        stream.join()
+    versions = _exactly_once(_until(answers, "s-", len(stream.sent), timeout=180), stream.sent, {3.0})
+    assert versions == {"2": len(stream.sent)}
+    assert [m.key() for m in answers.records[ERRORS] if m.key().startswith(b"s-")] == []
+    print(f"bridge scaled 1 -> 2 -> 1 under a stream: {len(stream.sent)} requests answered exactly once")
