@@ -9,6 +9,7 @@ here; the components only add the outputs of their siblings (the image's repo di
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
@@ -19,12 +20,15 @@ from maas_iac.components import (
     BridgeArgs, EventArgs, ModelImageArgs, ModelServiceArgs, ModelTopicsArgs, ReplicaSettings, RouterArgs, TopicArgs,
 )
 from maas_iac.components.bridge import bridge_placement
-from maas_iac.kafka.access import model_acl_rules
+from maas_iac.errors import SpecProblem, StackConfigError
+from maas_iac.kafka.access import AclRule, bridge_acl_rules, model_acl_rules
 from maas_iac.kafka.guard import DeclaredTopic
 from maas_iac.resolve import ResolvedModel
-from maas_iac.spec import StackConfig, TopicSpec, topic_names
+from maas_iac.spec import StackConfig, TopicSpec, bridge_group, topic_names
+from maas_iac.spec import messages as M
+from maas_iac.spec.naming import principal_user
 
-__all__ = ["bridge_args", "declared_topics", "model_service_args", "topic_args"]
+__all__ = ["bridge_acls", "bridge_args", "declared_topics", "model_service_args", "topic_args"]
 
 
 def topic_args(name: str, t: TopicSpec) -> TopicArgs:
@@ -45,12 +49,54 @@ def declared_topics(model: ResolvedModel, stack: StackConfig) -> list[DeclaredTo
             for name, t in declared]
 
 
+def bridge_acls(model: ResolvedModel, stack: StackConfig) -> list[AclRule]:
+    """The ACLs of the bridge's own principal (``topics.access.bridge``), while the bridge runs."""
+    spec = model.spec
+    principal = spec.topics.access.bridge
+    if principal is None or not spec.bridge.enabled:
+        return []
+    names = topic_names(stack.stack, spec.name)
+    return bridge_acl_rules(principal, requests=names.requests, predictions=names.predictions, errors=names.errors,
+                            group=bridge_group(stack.stack, spec.name))
+
+
+def _bridge_login(model: ResolvedModel, stack: StackConfig, connections: Connections,
+                  credentials: Mapping[str, pulumi.Resource]) -> tuple[Optional[str], Optional[pulumi.Input[str]],
+                                                                       Optional[pulumi.Resource]]:
+    """``(username, password, credential)`` the bridge logs in with: the stack's own user, or the
+    spec's bridge principal with its ``kafkaUsers`` password (a Pulumi secret) and the SCRAM
+    credential resource its containers wait for."""
+    kafka = connections.kafka
+    if kafka.security_protocol == "PLAINTEXT":
+        # No SASL handshake on PLAINTEXT: every connection is User:ANONYMOUS, so there is no login
+        # to give the bridge and no password the stack has to hold for its principal. The
+        # principal still gets its ACLs (bridge_acls): one spec plans the same ACL resources on
+        # every stack, the local stack's preview shows what a SASL_SSL stack will grant, and on a
+        # broker with SASL listeners too (the local one) they govern that user's logins there.
+        return None, None, None
+    principal = model.spec.topics.access.bridge
+    if principal is None:
+        return kafka.sasl_username, kafka.to_props().get("sasl_password"), None
+    user = principal_user(principal)
+    secret = stack.kafka_users.get(user)
+    if secret is None:  # the spec checks refuse this before anything is declared
+        raise StackConfigError([SpecProblem(
+            str(model.spec.source_file) if model.spec.source_file else None, None, None, "$.topics.access.bridge",
+            M.BRIDGE_PRINCIPAL_NOT_A_STACK_USER.format(
+                principal=principal, stack=stack.stack,
+                where=str(stack.source_file) if stack.source_file else f"the config of stack {stack.stack!r}"),
+            M.BRIDGE_PRINCIPAL_NOT_A_STACK_USER_FIX.format(stack=stack.stack, user=user))])
+    return user, pulumi.Output.secret(secret.reveal()), credentials.get(user)
+
+
 def bridge_args(model: ResolvedModel, stack: StackConfig, connections: Connections,
-                network: pulumi.Input[str], labels: dict[str, str]) -> Optional[BridgeArgs]:
+                network: pulumi.Input[str], labels: dict[str, str],
+                credentials: Optional[Mapping[str, pulumi.Resource]] = None) -> Optional[BridgeArgs]:
     """The model's Kafka inference bridge on ``stack``, or None when its spec runs none.
 
     It runs the serving base image pinned by digest (the data plane's bridge, not the model),
-    so a model change only changes what it stamps on its answers."""
+    so a model change only changes what it stamps on its answers. ``credentials`` are the
+    stack's SCRAM credential resources by user name."""
     spec = model.spec
     if not spec.bridge.enabled:
         return None
@@ -60,6 +106,7 @@ def bridge_args(model: ResolvedModel, stack: StackConfig, connections: Connectio
     placed_on, target = bridge_placement(kafka.bootstrap, network, router, stack.bind_address, spec.serving.ports.grpc)
     secured = kafka.security_protocol != "PLAINTEXT"
     ca_pem = Path(os.path.expanduser(kafka.ca_location)).read_text() if secured and kafka.ca_location else None
+    username, password, credential = _bridge_login(model, stack, connections, credentials or {})
     return BridgeArgs(
         stack=stack.stack, model_name=spec.name, image=model.base_image, consumers=spec.bridge.consumers,
         network=placed_on, grpc_target=target, bootstrap_servers=kafka.bootstrap,
@@ -67,17 +114,18 @@ def bridge_args(model: ResolvedModel, stack: StackConfig, connections: Connectio
         labels={k: v for k, v in labels.items() if k != "maas.digest"}, name_prefix=f"{stack.stack}-{spec.name}-bridge",
         git_sha=model.git_sha, digest=model.digest, max_batch_size=spec.bridge.max_batch_size,
         linger_ms=spec.bridge.linger_ms, security_protocol=kafka.security_protocol,
-        sasl_mechanism=kafka.sasl_mechanism if secured else None, sasl_username=kafka.sasl_username if secured else None,
-        sasl_password=kafka.to_props().get("sasl_password") if secured else None, ca_pem=ca_pem,
-        docker=connections.docker.to_props())
+        sasl_mechanism=kafka.sasl_mechanism if secured else None, sasl_username=username, sasl_password=password,
+        credential=credential, ca_pem=ca_pem, docker=connections.docker.to_props())
 
 
 def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Connections,
                        network: pulumi.Input[str], events_topic: pulumi.Input[str],
                        kafka: Optional[pulumi.ProviderResource] = None,
-                       live_topics: frozenset[str] = frozenset()) -> ModelServiceArgs:
+                       live_topics: frozenset[str] = frozenset(),
+                       credentials: Optional[Mapping[str, pulumi.Resource]] = None) -> ModelServiceArgs:
     """Arguments of the ModelService for ``model`` on ``stack``; ``kafka`` is the stack's
-    pulumi-kafka provider, ``live_topics`` the declared topics the broker already has."""
+    pulumi-kafka provider, ``live_topics`` the declared topics the broker already has,
+    ``credentials`` the stack's SCRAM credential resources by user name."""
     spec = model.spec
     s = spec.serving
     labels = {
@@ -119,9 +167,10 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
             protect=stack.protect, adopt=live_topics,
             acls=tuple(model_acl_rules(names.requests, names.predictions, f"{stack.stack}.{spec.name}.",
                                        produce_requests=spec.topics.access.produce_requests,
-                                       read_predictions=spec.topics.access.read_predictions))),
+                                       read_predictions=spec.topics.access.read_predictions)),
+            bridge_acls=tuple(bridge_acls(model, stack))),
         event=EventArgs(bootstrap_servers=connections.kafka.bootstrap, topic=events_topic, stack=stack.stack,
                         git_sha=model.git_sha, repository=spec.source.repository, digest=model.digest,
                         versions=list(model.served), kafka=kafka_props),
-        bridge=bridge_args(model, stack, connections, network, labels),
+        bridge=bridge_args(model, stack, connections, network, labels, credentials),
     )

@@ -156,14 +156,15 @@ def declare(stack: StackConfig, connections: Connections, models: list[ResolvedM
     network = Network("network", name=stack.network_name, labels={"maas.stack": stack.stack}, docker=docker)
     kafka = kafka_provider("kafka", connections.kafka)
     users = {name: secret.reveal() for name, secret in stack.kafka_users.items()}
-    scram_users(users, stack.kafka.sasl_mechanism or "SCRAM-SHA-512", provider=kafka)
+    credentials = scram_users(users, stack.kafka.sasl_mechanism or "SCRAM-SHA-512", provider=kafka)
     events_args = events_topic(stack)
     events = kafka_topic("model-events", events_args, provider=kafka, adopt=events_args.name in live_topics,
                          protect=stack.protect)
     services = []
     for model in models:
         service = ModelService(model.name, model_service_args(model, stack, connections, network.name, events.name,
-                                                              kafka=kafka, live_topics=live_topics))
+                                                              kafka=kafka, live_topics=live_topics,
+                                                              credentials=credentials))
         services.append(service)
         pulumi.export(model.name, {
             "rest": service.rest_endpoint,

@@ -10,11 +10,16 @@ Everything reaches the bridge through its environment (``MAAS_BRIDGE_*``, see
 ``maas_dataplane/bridge/config.py``); the SASL password is a Pulumi secret env value, never an
 argument. The containers have no published ports and no health check of their own: a bridge
 that cannot reach Kafka or the router retries, and Docker restarts one that exits.
+
+With a principal of its own (the spec's ``topics.access.bridge``), each container is created
+only after that principal's ACLs and SCRAM credential, so a fresh stack's bridge is authorised
+from its first connection.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
@@ -83,6 +88,9 @@ class BridgeArgs:
     sasl_username: Optional[str] = None
     sasl_password: Optional[pulumi.Input[str]] = None
     """Becomes a Pulumi secret env value (``MAAS_BRIDGE_SASL_PASSWORD``)."""
+    credential: Optional[pulumi.Resource] = None
+    """The SCRAM credential of ``sasl_username`` when it is the bridge's own principal (one of
+    the stack's ``kafkaUsers``): the containers are created after it."""
     env: dict[str, str] = field(default_factory=dict)
     cpus: Optional[float] = None
     memory_mb: Optional[int] = None
@@ -130,9 +138,13 @@ class Bridge(pulumi.ComponentResource):
         container_ids: pulumi.Output[list[str]]
         names: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, args: BridgeArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: BridgeArgs, opts: Optional[pulumi.ResourceOptions] = None, *,
+                 acls: Sequence[pulumi.Resource] = ()) -> None:
+        """``acls``: the ACL resources of the bridge's own principal, which each container waits
+        for (with ``args.credential``)."""
         super().__init__(type_tokens.BRIDGE, name, None, opts)
         labels = {**args.labels, "maas.role": "bridge"}
+        ready = [*acls, *([args.credential] if args.credential is not None else [])]
         self.containers = [
             Container(
                 f"{name}-{i}",
@@ -147,7 +159,7 @@ class Bridge(pulumi.ComponentResource):
                 memory_mb=args.memory_mb,
                 stop_grace_period_s=args.stop_grace_period_s,
                 docker=args.docker,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=ready or None),
             )
             for i in range(args.consumers)
         ]

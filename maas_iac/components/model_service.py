@@ -89,7 +89,7 @@ class ModelService(pulumi.ComponentResource):
         bridge_ids: pulumi.Output[list[str]] = pulumi.Output.from_input([])
         if args.bridge is not None:
             bridge = Bridge(f"{name}-bridge", args.bridge,
-                            pulumi.ResourceOptions(parent=self, depends_on=[router, topics]))
+                            pulumi.ResourceOptions(parent=self, depends_on=[router, topics]), acls=topics.bridge_acls)
             bridge_ids = bridge.container_ids
         self.container_ids = pulumi.Output.all(replicas.container_ids, router.container.container_id,
                                                bridge_ids).apply(lambda ids: [*ids[0], ids[1], *ids[2]])

@@ -43,6 +43,9 @@ class ModelTopicsArgs:
     """Topics that already exist on the broker: imported by name, never recreated."""
     acls: tuple[AclRule, ...] = ()
     """Who may use the topics (:func:`maas_iac.kafka.access.model_acl_rules`)."""
+    bridge_acls: tuple[AclRule, ...] = ()
+    """The bridge's own principal's (:func:`maas_iac.kafka.access.bridge_acl_rules`), when the
+    spec names one: declared after ``acls``, and what the bridge containers wait for."""
 
 
 def kafka_topic(name: str, t: TopicArgs, *, provider: Optional[pulumi.ProviderResource], adopt: bool,
@@ -82,6 +85,8 @@ class ModelTopics(pulumi.ComponentResource):
             if t is not None
         }
         self.acls = acl_resources(f"{name}-acl", list(args.acls), provider=args.provider, parent=self)
+        self.bridge_acls = acl_resources(f"{name}-acl", list(args.bridge_acls), provider=args.provider, parent=self)
+        """The ACL resources of the bridge's principal (none when the spec names none)."""
         self.requests_topic = self.topics["requests"].name
         self.predictions_topic = self.topics["predictions"].name
         self.errors_topic = self.topics["errors"].name if "errors" in self.topics else None

@@ -4,7 +4,8 @@ A spec's ``topics.access`` names principals; each becomes the ACLs that use need
 
 * ``produceRequests``: Write and Describe on ``<stack>.<model>.requests``;
 * ``readPredictions``: Read and Describe on ``<stack>.<model>.predictions``, and Read on the
-  consumer groups prefixed ``<stack>.<model>.``.
+  consumer groups prefixed ``<stack>.<model>.``;
+* ``bridge``: what the model's bridge does, as :func:`bridge_acl_rules` lists it.
 
 The stack's ``kafkaUsers`` become SCRAM credentials with the stack's mechanism, the passwords
 Pulumi secrets from the stack file to the state.
@@ -18,7 +19,9 @@ from typing import Optional
 
 import pulumi
 
-__all__ = ["AclRule", "model_acl_rules", "acl_resources", "scram_users"]
+from maas_iac.spec.naming import principal_user
+
+__all__ = ["AclRule", "acl_resources", "bridge_acl_rules", "model_acl_rules", "scram_users"]
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,16 @@ class AclRule:
     operation: str
     pattern: str = "Literal"
     """``Literal`` or ``Prefixed``."""
+    scope: str = ""
+    """What the rule is for, part of the slug when set: it keeps apart the rules of one
+    principal with the same resource type and operation on different resources (the bridge
+    writes two topics). Empty for the ``produceRequests`` and ``readPredictions`` rules, whose
+    resource names predate it."""
 
     @property
     def slug(self) -> str:
         """A stable, readable resource-name suffix."""
-        parts = (self.principal.split(":", 1)[-1], self.resource_type, self.operation,
+        parts = (principal_user(self.principal), self.scope, self.resource_type, self.operation,
                  "prefix" if self.pattern == "Prefixed" else "")
         return re.sub(r"[^a-z0-9.-]+", "-", "-".join(p for p in parts if p).lower())
 
@@ -51,6 +59,39 @@ def model_acl_rules(requests: str, predictions: str, group_prefix: str, *, produ
         rules += [AclRule(principal, "Topic", predictions, op) for op in ("Read", "Describe")]
         rules.append(AclRule(principal, "Group", group_prefix, "Read", "Prefixed"))
     return rules
+
+
+def bridge_acl_rules(principal: str, *, requests: str, predictions: str, errors: str, group: str) -> list[AclRule]:
+    """What a model's bridge needs and no more, for the principal it connects as.
+
+    The bridge is a consumer in the group ``group`` (``<stack>.<model>.bridge``) and a
+    transactional producer with the ``transactional.id`` ``<group>-<ordinal>``
+    (``maas_dataplane.bridge.config``) that commits the consumed offsets in its transactions
+    (``send_offsets_to_transaction``). Kafka authorises that as:
+
+    * fetching, listing and fetching committed offsets of the requests topic: Read, Describe;
+    * joining, syncing and heartbeating in the group, and ``TxnOffsetCommit`` /
+      ``AddOffsetsToTxn`` (which also want Write on the transactional id): Read on the group,
+      literally that one;
+    * producing to the predictions and errors topics in a transaction: Write, Describe;
+    * ``FindCoordinator``, ``InitProducerId``, ``AddPartitionsToTxn``, ``EndTxn`` and the
+      transactional produce: Write and Describe on the transactional ids prefixed ``<group>-``,
+      one per instance.
+
+    No IdempotentWrite on the Cluster: Write on a transactional id authorises the producer id
+    that comes with it (since Kafka 0.11, KAFKA-5259), and since 2.8 (KIP-679) an idempotent
+    producer needs only Write on a topic. Describe is implied by Read and Write; it is listed
+    anyway, as for the other principals, so the ACL listing reads like the protocol table.
+    """
+    topic_rules = [(requests, "requests", ("Read", "Describe")), (predictions, "predictions", ("Write", "Describe")),
+                   (errors, "errors", ("Write", "Describe"))]
+    return [
+        *(AclRule(principal, "Topic", topic, op, scope=f"bridge-{role}")
+          for topic, role, ops in topic_rules for op in ops),
+        AclRule(principal, "Group", group, "Read", scope="bridge"),
+        *(AclRule(principal, "TransactionalId", f"{group}-", op, "Prefixed", scope="bridge")
+          for op in ("Write", "Describe")),
+    ]
 
 
 def acl_resources(name: str, rules: list[AclRule], *, provider: Optional[pulumi.ProviderResource],
@@ -75,13 +116,13 @@ def acl_resources(name: str, rules: list[AclRule], *, provider: Optional[pulumi.
 
 
 def scram_users(users: dict[str, str], mechanism: str, *,
-                provider: Optional[pulumi.ProviderResource]) -> list[pulumi.CustomResource]:
+                provider: Optional[pulumi.ProviderResource]) -> dict[str, pulumi.CustomResource]:
     """A ``kafka:index/userScramCredential:UserScramCredential`` per user (name → plaintext
-    password, wrapped here as a Pulumi secret)."""
+    password, wrapped here as a Pulumi secret), by user name."""
     import pulumi_kafka
 
-    return [
-        pulumi_kafka.UserScramCredential(
+    return {
+        username: pulumi_kafka.UserScramCredential(
             f"kafka-user-{username}",
             username=username,
             scram_mechanism=mechanism,
@@ -89,4 +130,4 @@ def scram_users(users: dict[str, str], mechanism: str, *,
             opts=pulumi.ResourceOptions(provider=provider, additional_secret_outputs=["password"]),
         )
         for username, password in sorted(users.items())
-    ]
+    }

@@ -119,6 +119,7 @@ def build_spec(data: _Data, source_file: Path | None = None) -> ModelServiceSpec
         env=FrozenMap(srv.get("env", {})),
     )
     topics = data.get("topics", {})
+    access = topics.get("access", {})
     rollout = data.get("rollout", {})
     return ModelServiceSpec(
         api_version=data["apiVersion"],
@@ -141,8 +142,9 @@ def build_spec(data: _Data, source_file: Path | None = None) -> ModelServiceSpec
             requests=_topic(topics.get("requests", {})),
             predictions=_topic(topics.get("predictions", {})),
             access=TopicAccess(
-                produce_requests=tuple(topics.get("access", {}).get("produceRequests", ())),
-                read_predictions=tuple(topics.get("access", {}).get("readPredictions", ())),
+                produce_requests=tuple(access.get("produceRequests", ())),
+                read_predictions=tuple(access.get("readPredictions", ())),
+                bridge=access.get("bridge"),
             ),
             errors=_topic(topics.get("errors", {})),
             **_kw(topics, {"allowDestructiveChanges": "allow_destructive_changes"}),

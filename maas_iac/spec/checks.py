@@ -14,7 +14,7 @@ from maas_iac.source.urls import source_allowed
 from maas_iac.spec import messages as M
 from maas_iac.spec.model import ModelServiceSpec, SpecificVersions
 from maas_iac.spec.jsonpath import render_path
-from maas_iac.spec.naming import events_topic, topic_collision_key, topic_name_problem
+from maas_iac.spec.naming import events_topic, principal_user, topic_collision_key, topic_name_problem
 from maas_iac.spec.reader import DocPath, Document
 from maas_iac.spec.schema import did_you_mean
 from maas_iac.spec.stack import StackConfig
@@ -118,7 +118,7 @@ def cross_spec_problems(
     """Rules across files: unique names, unique host ports, legal and distinct topic names
     (for every stack given, else for :data:`DEFAULT_CHECK_STACK`), ports within range after
     each stack's offset, replica overrides that name a known model, repositories each stack's
-    ``maas:allowedSources`` admits."""
+    ``maas:allowedSources`` admits, bridge principals a SASL stack holds the password of."""
     problems: list[SpecProblem] = []
 
     names: dict[str, LoadedSpec] = {}
@@ -161,6 +161,7 @@ def cross_spec_problems(
     for loaded in stacks:
         config = loaded.config
         problems += _source_problems(specs, loaded)
+        problems += _bridge_principal_problems(specs, loaded)
         if config.port_offset:
             for item in specs:
                 for kind in ("rest", "grpc"):
@@ -190,11 +191,17 @@ def cross_spec_problems(
     return problems
 
 
+def _stack_where(loaded: LoadedStack) -> str:
+    """The stack's file as the user named it, or what else its config came from."""
+    config = loaded.config
+    return (loaded.doc.file if loaded.doc is not None else None) or (
+        str(config.source_file) if config.source_file else f"the config of stack {config.stack!r}")
+
+
 def _source_problems(specs: Sequence[LoadedSpec], loaded: LoadedStack) -> list[SpecProblem]:
     """Every spec's repository against the stack's ``maas:allowedSources``."""
     config = loaded.config
-    where = (loaded.doc.file if loaded.doc is not None else None) or (
-        str(config.source_file) if config.source_file else f"the config of stack {config.stack!r}")
+    where = _stack_where(loaded)
     allowed = ", ".join(config.allowed_sources) or "none"
     return [
         item.doc.problem(
@@ -205,6 +212,28 @@ def _source_problems(specs: Sequence[LoadedSpec], loaded: LoadedStack) -> list[S
         for item in specs
         if not source_allowed(item.spec.source.repository, config.allowed_sources)
     ]
+
+
+def _bridge_principal_problems(specs: Sequence[LoadedSpec], loaded: LoadedStack) -> list[SpecProblem]:
+    """On a stack whose Kafka uses SASL, a running bridge's own principal (``topics.access.bridge``)
+    must be one of the stack's ``maas:kafkaUsers``: its password is the bridge's login. A
+    PLAINTEXT stack has no logins; there the principal only gets its ACLs."""
+    config = loaded.config
+    if config.kafka.security_protocol == "PLAINTEXT":
+        return []
+    problems = []
+    for item in specs:
+        principal = item.spec.topics.access.bridge
+        if principal is None or not item.spec.bridge.enabled:
+            continue
+        user = principal_user(principal)
+        if user not in config.kafka_users:
+            problems.append(item.doc.problem(
+                ("topics", "access", "bridge"),
+                M.BRIDGE_PRINCIPAL_NOT_A_STACK_USER.format(principal=principal, stack=config.stack,
+                                                           where=_stack_where(loaded)),
+                M.BRIDGE_PRINCIPAL_NOT_A_STACK_USER_FIX.format(stack=config.stack, user=user)))
+    return problems
 
 
 def _topic_problems(specs: Sequence[LoadedSpec], stacks: Sequence[LoadedStack]) -> list[SpecProblem]:

@@ -148,6 +148,14 @@ BRIDGE_CONSUMERS_EXCEED_PARTITIONS = (
     "a consumer without a partition would idle"
 )
 BRIDGE_CONSUMERS_EXCEED_PARTITIONS_FIX = "lower bridge.consumers to {partitions} or raise topics.requests.partitions to {consumers}"
+BRIDGE_PRINCIPAL_NOT_A_STACK_USER = (
+    "the bridge connects as {principal}, but stack {stack!r} uses SASL and has no such user in maas:kafkaUsers "
+    "({where}), so the bridge would have no password to log in with"
+)
+BRIDGE_PRINCIPAL_NOT_A_STACK_USER_FIX = (
+    "add the user to the stack: pulumi config set --stack {stack} --secret --path 'maas:kafkaUsers.{user}' "
+    "<password>; or remove topics.access.bridge to let the bridge connect as the stack's own user"
+)
 ENV_RESERVED = "environment variable {name!r} is set by maas-iac and cannot be overridden"
 ENV_RESERVED_FIX = "remove {name!r} from serving.env"
 

@@ -246,6 +246,9 @@ class TopicAccess:
     """May write the requests topic."""
     read_predictions: tuple[str, ...] = ()
     """May read the predictions topic, in consumer groups ``<stack>.<model>.*``."""
+    bridge: str | None = None
+    """The principal the model's bridge connects as, with exactly the ACLs the bridge needs
+    (:func:`maas_iac.kafka.access.bridge_acl_rules`); ``None``: the stack's own user."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ __all__ = [
     "TopicNames",
     "bridge_group",
     "events_topic",
+    "principal_user",
     "topic_collision_key",
     "topic_name_problem",
     "topic_names",
@@ -50,6 +51,12 @@ def bridge_group(stack: str, model: str) -> str:
     """The consumer group of ``model``'s bridge on ``stack``: ``<stack>.<model>.bridge``, the
     group the bridge joins when it is given no other (``maas_dataplane.bridge.config``)."""
     return f"{stack}.{model}.bridge"
+
+
+def principal_user(principal: str) -> str:
+    """The user name of a Kafka principal: ``bridge`` for ``User:bridge`` (its SASL login and
+    its key in the stack's ``maas:kafkaUsers``)."""
+    return principal.split(":", 1)[-1]
 
 
 def events_topic(stack: str) -> str:

@@ -25,6 +25,8 @@ class Registration:
     """The inputs as sent to the engine, secrets still wrapped (``is_secret`` reads them)."""
     provider: str = ""
     """The explicit provider reference (``urn::id``), empty for the default provider."""
+    dependencies: list[str] = field(default_factory=list)
+    """URNs of the resources it was registered after (``depends_on``, expanded)."""
 
     def is_secret(self, *path: str) -> bool:
         """Whether the input at ``path`` went to the engine as a Pulumi secret."""
@@ -68,7 +70,7 @@ class RecordingMonitor(MockMonitor):
         raw = json_format.MessageToDict(request.object) if request.custom else {}
         self.mocks.registrations.append(
             Registration(request.type, request.name, dict(inputs), request.parent or None, response.urn,
-                         bool(request.protect), raw, request.provider))
+                         bool(request.protect), raw, request.provider, list(request.dependencies)))
         return response
 
 

@@ -87,7 +87,7 @@ KAFKA = {
     type_tokens.KAFKA_PROVIDER: lambda: [kafka_provider("kafka", KafkaEndpoint(("127.0.0.1:9092",)))],
     type_tokens.KAFKA_ACL: lambda: acl_resources("m-acl", [AclRule("User:a", "Topic", "local.m.requests", "Write")],
                                                  provider=None),
-    type_tokens.KAFKA_SCRAM_USER: lambda: scram_users({"a": "pw"}, "SCRAM-SHA-512", provider=None),
+    type_tokens.KAFKA_SCRAM_USER: lambda: list(scram_users({"a": "pw"}, "SCRAM-SHA-512", provider=None).values()),
 }
 
 

@@ -1,10 +1,12 @@
 """Kafka security end to end, on the broker's SASL_SSL listener (SCRAM-SHA-512 over TLS, ACLs).
 
 A scratch stack whose Kafka settings are the SASL_SSL listener, its admin user and password
-(a Pulumi secret), two SCRAM users of its own (``kafkaUsers``), and one model whose spec lets
-only the first produce requests. After ``up``: the topics exist, the deployment event was
-produced, the second user is refused (``TOPIC_AUTHORIZATION_FAILED``) and the first allowed,
-and no password appears in plain text in the exported state or in anything the engine printed.
+(a Pulumi secret), three SCRAM users of its own (``kafkaUsers``), and one model whose spec lets
+only the first produce requests and has its bridge connect as the third. After ``up``: the
+topics exist, the deployment event was produced, the second user is refused
+(``TOPIC_AUTHORIZATION_FAILED``) and the first allowed, the bridge, logged in as its own user
+with only the bridge's ACLs, answers the request, and no password appears in plain text in the
+exported state or in anything the engine printed.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ topics:
   predictions: {{partitions: 2}}
   access:
     produceRequests: ["User:{app}"]
+    bridge: "User:{bridge}"
 """
 
 
@@ -82,11 +85,33 @@ def _events(config: dict[str, str], topic: str) -> list[str]:
     return keys
 
 
+def _answer(config: dict[str, str], topic: str, key: str, timeout: float = 180) -> dict | None:
+    """The committed prediction for ``key`` (JSON), or None when none arrived within ``timeout``."""
+    import json
+    import time
+
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({**config, "group.id": f"{STACK}.sec.test-{secrets.token_hex(3)}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "isolation.level": "read_committed"})
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error() and msg.key() == key.encode():
+                return json.loads(msg.value())
+        return None
+    finally:
+        consumer.close()
+
+
 def test_topics_acls_and_secrets_on_the_sasl_ssl_listener(tmp_path: Path, docker_client, kafka_admin, registry) -> None:
     assert CA.is_file() and ADMIN_PASSWORD.is_file(), "the SASL_SSL listener is not set up: run scripts/services start"
     admin_password = ADMIN_PASSWORD.read_text().strip()
-    app, intruder = f"app-{secrets.token_hex(3)}", f"intruder-{secrets.token_hex(3)}"
-    app_password, intruder_password = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+    app, intruder, bridge = (f"{role}-{secrets.token_hex(3)}" for role in ("app", "intruder", "bridge"))
+    app_password, intruder_password, bridge_password = (secrets.token_urlsafe(18) for _ in range(3))
     clean_leftovers(docker_client, kafka_admin, STACK)
     models = ExampleModels(tmp_path / "models-repo")
     config = {
@@ -98,7 +123,8 @@ def test_topics_acls_and_secrets_on_the_sasl_ssl_listener(tmp_path: Path, docker
         "maas:routerImage": f"{REGISTRY}/maas/haproxy:2.6",
         "maas:protect": False,
     }
-    project = scratch_project(tmp_path / "project", STACK, config, {"sec.yaml": SPEC.format(repo=models.path, app=app)})
+    project = scratch_project(tmp_path / "project", STACK, config,
+                              {"sec.yaml": SPEC.format(repo=models.path, app=app, bridge=bridge)})
     env = {"PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}", "PULUMI_CONFIG_PASSPHRASE": "sasl-test"}
     (tmp_path / "state").mkdir()
     stack = select_stack(STACK, project, env=env)
@@ -108,6 +134,7 @@ def test_topics_acls_and_secrets_on_the_sasl_ssl_listener(tmp_path: Path, docker
     stack.set_config("maas:kafka.saslPassword", auto.ConfigValue(admin_password, secret=True), path=True)
     stack.set_config(f"maas:kafkaUsers.{app}", auto.ConfigValue(app_password, secret=True), path=True)
     stack.set_config(f"maas:kafkaUsers.{intruder}", auto.ConfigValue(intruder_password, secret=True), path=True)
+    stack.set_config(f"maas:kafkaUsers.{bridge}", auto.ConfigValue(bridge_password, secret=True), path=True)
     printed: list[str] = []
     try:
         up = stack.up(on_output=printed.append)
@@ -118,6 +145,13 @@ def test_topics_acls_and_secrets_on_the_sasl_ssl_listener(tmp_path: Path, docker
         assert _events(as_admin, events) == ["sec"], "the deployment event was not produced over SASL_SSL"
         assert _produce(_client(intruder, intruder_password), requests) == "TOPIC_AUTHORIZATION_FAILED"
         assert _produce(_client(app, app_password), requests) is None
+        # The bridge logs in as its own user, which has only the bridge's ACLs, and answers.
+        [container] = docker_client.containers.list(filters={"label": [f"maas.stack={STACK}", "maas.role=bridge"]})
+        env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+        assert env["MAAS_BRIDGE_KAFKA_SASL_USERNAME"] == bridge and env["MAAS_BRIDGE_SASL_PASSWORD"] == bridge_password
+        assert admin_password not in " ".join(container.attrs["Config"]["Env"])
+        answer = _answer(as_admin, f"{STACK}.sec.predictions", "k")
+        assert answer is not None and "predictions" in answer, f"no answer from the bridge as User:{bridge}: {answer}"
 
         # `pulumi stack export` as an operator runs it (the Automation API's export_stack shows secrets).
         exported = subprocess.run(["pulumi", "stack", "export", "--stack", STACK], cwd=project, check=True,
@@ -132,7 +166,7 @@ def test_topics_acls_and_secrets_on_the_sasl_ssl_listener(tmp_path: Path, docker
         printed.append(drift.stdout + drift.stderr)
         engine_output = "".join(printed)
         logs = "".join(p.read_text(errors="replace") for p in (CACHE / "logs").glob("*.log"))
-        for password in (admin_password, app_password, intruder_password):
+        for password in (admin_password, app_password, intruder_password, bridge_password):
             for where, text in (("the exported state", exported), ("the state file", state_file),
                                 ("the stack file", stack_file), ("the engine's output", engine_output),
                                 ("the service logs", logs)):

@@ -213,3 +213,83 @@ def test_the_plaintext_listener_stays_open_to_the_local_stack(topic: str) -> Non
     name = _unique("maas-test-plain")
     plain_admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(30)
     plain_admin.delete_topics([name])[name].result(30)
+
+
+def _bindings(rules: list) -> list[AclBinding]:
+    """maas-iac's ACL rows (:class:`maas_iac.kafka.access.AclRule`) as the admin API takes them."""
+    kinds = {"Topic": ResourceType.TOPIC, "Group": ResourceType.GROUP, "TransactionalId": ResourceType.TRANSACTIONAL_ID}
+    patterns = {"Literal": ResourcePatternType.LITERAL, "Prefixed": ResourcePatternType.PREFIXED}
+    return [AclBinding(kinds[r.resource_type], r.resource_name, patterns[r.pattern], r.principal, "*",
+                       AclOperation[r.operation.upper()], AclPermissionType.ALLOW) for r in rules]
+
+
+@pytest.fixture
+def bridge_topics(admin: AdminClient) -> Iterator[tuple[str, str, str, str]]:
+    """A scratch stack's requests, predictions and errors topics of model ``m``, and its bridge group."""
+    stack = _unique("maas-test-bp")
+    names = [f"{stack}.m.{role}" for role in ("requests", "predictions", "errors")]
+    for future in admin.create_topics([NewTopic(n, num_partitions=1, replication_factor=1) for n in names]).values():
+        future.result(30)
+    yield (*names, f"{stack}.m.bridge")
+    for future in admin.delete_topics(names).values():
+        future.result(30)
+
+
+def test_the_bridge_acls_suffice_for_its_transaction_and_no_more(
+    admin: AdminClient, admin_password: str, scram_user: tuple[str, str], bridge_topics: tuple[str, str, str, str]
+) -> None:
+    """Exactly the rows of ``bridge_acl_rules`` let a user do the bridge's cycle: consume a request in
+    the group, produce the prediction and an error and commit the offsets in one transaction, with
+    the transactional id ``<group>-0``. No ``IdempotentWrite`` on the cluster is needed; another
+    transactional id and writing the requests topic are refused."""
+    from confluent_kafka import TopicPartition
+
+    from maas_iac.kafka.access import bridge_acl_rules
+
+    name, password = scram_user
+    requests, predictions, errors, group = bridge_topics
+    as_admin = _sasl(ADMIN, admin_password)
+    assert _produce(as_admin, requests, b'{"instances": [[1.0]]}') is None
+    rules = bridge_acl_rules(f"User:{name}", requests=requests, predictions=predictions, errors=errors, group=group)
+    for future in admin.create_acls(_bindings(rules)).values():
+        future.result(30)
+    as_bridge = _sasl(name, password)
+
+    def producer(transactional_id: str) -> Producer:
+        p = Producer({**as_bridge, "transactional.id": transactional_id})
+        p.init_transactions(15)
+        return p
+
+    txn = _eventually(lambda: producer(f"{group}-0"), f"init_transactions as {name} after the ACLs")
+    consumer = Consumer({**as_bridge, "group.id": group, "isolation.level": "read_committed",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        consumer.subscribe([requests])
+        deadline, msg = time.monotonic() + 30, None
+        while msg is None and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error():
+                raise KafkaException(msg.error())
+        assert msg is not None, "the request was not consumed within 30s"
+        txn.begin_transaction()
+        txn.produce(predictions, b'{"predictions": [[2.5]]}')
+        txn.produce(errors, b"{}")
+        txn.send_offsets_to_transaction(consumer.position(consumer.assignment()), consumer.consumer_group_metadata(), 15)
+        txn.commit_transaction(15)
+    finally:
+        consumer.close()
+
+    check = Consumer({**as_admin, "group.id": group})
+    try:
+        [committed] = check.committed([TopicPartition(requests, 0)], timeout=15)
+        assert committed.offset == 1, "the offsets were committed in the transaction"
+    finally:
+        check.close()
+    assert _consume_one({**as_admin, "isolation.level": "read_committed"}, predictions,
+                        _unique("maas-test-group")) == b'{"predictions": [[2.5]]}'
+
+    with pytest.raises(KafkaException) as refused:
+        producer(f"{group.rsplit('.', 1)[0]}.other-0")
+    assert refused.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, refused.value
+    err = _produce(as_bridge, requests, b"not the bridge's to write")
+    assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, err
