@@ -26,11 +26,11 @@ __all__ = ["AclRule", "acl_resources", "bridge_acl_rules", "model_acl_rules", "s
 
 @dataclass(frozen=True)
 class AclRule:
-    """One Allow ACL."""
+    """One ACL (Allow unless ``permission`` says Deny)."""
 
     principal: str
     resource_type: str
-    """``Topic``, ``Group``, ``TransactionalId`` or ``Cluster``."""
+    """``Topic``, ``Group``, ``TransactionalID`` or ``Cluster``, as the provider spells them."""
     resource_name: str
     operation: str
     pattern: str = "Literal"
@@ -40,24 +40,37 @@ class AclRule:
     principal with the same resource type and operation on different resources (the bridge
     writes two topics). Empty for the ``produceRequests`` and ``readPredictions`` rules, whose
     resource names predate it."""
+    permission: str = "Allow"
+    """``Allow`` or ``Deny`` (a Deny wins over any Allow)."""
 
     @property
     def slug(self) -> str:
         """A stable, readable resource-name suffix."""
         parts = (principal_user(self.principal), self.scope, self.resource_type, self.operation,
-                 "prefix" if self.pattern == "Prefixed" else "")
+                 "prefix" if self.pattern == "Prefixed" else "", "deny" if self.permission == "Deny" else "")
         return re.sub(r"[^a-z0-9.-]+", "-", "-".join(p for p in parts if p).lower())
 
 
 def model_acl_rules(requests: str, predictions: str, group_prefix: str, *, produce_requests: tuple[str, ...],
-                    read_predictions: tuple[str, ...]) -> list[AclRule]:
-    """The ACLs the spec's ``topics.access`` asks for."""
+                    read_predictions: tuple[str, ...], bridge_group: Optional[str] = None,
+                    bridge_principal: Optional[str] = None) -> list[AclRule]:
+    """The ACLs the spec's ``topics.access`` asks for.
+
+    A reader's groups are those prefixed ``group_prefix`` (``<stack>.<model>.``), which would
+    include the bridge's own ``bridge_group``: a reader joining it would take partitions of the
+    requests topic from the bridge (and answer none of them). So each reader other than the
+    bridge's own principal is denied Read on that group. A principal that both produces
+    requests and reads predictions has its predictions rules scoped ``predictions`` (their
+    names would otherwise be the same as its requests rules')."""
     rules = []
     for principal in produce_requests:
         rules += [AclRule(principal, "Topic", requests, op) for op in ("Write", "Describe")]
     for principal in read_predictions:
-        rules += [AclRule(principal, "Topic", predictions, op) for op in ("Read", "Describe")]
+        scope = "predictions" if principal in produce_requests else ""
+        rules += [AclRule(principal, "Topic", predictions, op, scope=scope) for op in ("Read", "Describe")]
         rules.append(AclRule(principal, "Group", group_prefix, "Read", "Prefixed"))
+        if bridge_group and principal != bridge_principal:
+            rules.append(AclRule(principal, "Group", bridge_group, "Read", scope="bridge", permission="Deny"))
     return rules
 
 
@@ -89,7 +102,7 @@ def bridge_acl_rules(principal: str, *, requests: str, predictions: str, errors:
         *(AclRule(principal, "Topic", topic, op, scope=f"bridge-{role}")
           for topic, role, ops in topic_rules for op in ops),
         AclRule(principal, "Group", group, "Read", scope="bridge"),
-        *(AclRule(principal, "TransactionalId", f"{group}-", op, "Prefixed", scope="bridge")
+        *(AclRule(principal, "TransactionalID", f"{group}-", op, "Prefixed", scope="bridge")
           for op in ("Write", "Describe")),
     ]
 
@@ -105,7 +118,7 @@ def acl_resources(name: str, rules: list[AclRule], *, provider: Optional[pulumi.
             acl_principal=rule.principal,
             acl_host="*",
             acl_operation=rule.operation,
-            acl_permission_type="Allow",
+            acl_permission_type=rule.permission,
             acl_resource_name=rule.resource_name,
             acl_resource_type=rule.resource_type,
             resource_pattern_type_filter=rule.pattern,

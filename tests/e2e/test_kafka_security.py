@@ -147,8 +147,9 @@ def test_topics_acls_and_secrets_on_the_sasl_ssl_listener(tmp_path: Path, docker
         assert _produce(_client(app, app_password), requests) is None
         # The bridge logs in as its own user, which has only the bridge's ACLs, and answers.
         [container] = docker_client.containers.list(filters={"label": [f"maas.stack={STACK}", "maas.role=bridge"]})
-        env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
-        assert env["MAAS_BRIDGE_KAFKA_SASL_USERNAME"] == bridge and env["MAAS_BRIDGE_SASL_PASSWORD"] == bridge_password
+        bridge_env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+        assert bridge_env["MAAS_BRIDGE_KAFKA_SASL_USERNAME"] == bridge
+        assert bridge_env["MAAS_BRIDGE_SASL_PASSWORD"] == bridge_password
         assert admin_password not in " ".join(container.attrs["Config"]["Env"])
         answer = _answer(as_admin, f"{STACK}.sec.predictions", "k")
         assert answer is not None and "predictions" in answer, f"no answer from the bridge as User:{bridge}: {answer}"

@@ -217,10 +217,10 @@ def test_the_plaintext_listener_stays_open_to_the_local_stack(topic: str) -> Non
 
 def _bindings(rules: list) -> list[AclBinding]:
     """maas-iac's ACL rows (:class:`maas_iac.kafka.access.AclRule`) as the admin API takes them."""
-    kinds = {"Topic": ResourceType.TOPIC, "Group": ResourceType.GROUP, "TransactionalId": ResourceType.TRANSACTIONAL_ID}
+    kinds = {"Topic": ResourceType.TOPIC, "Group": ResourceType.GROUP, "TransactionalID": ResourceType.TRANSACTIONAL_ID}
     patterns = {"Literal": ResourcePatternType.LITERAL, "Prefixed": ResourcePatternType.PREFIXED}
     return [AclBinding(kinds[r.resource_type], r.resource_name, patterns[r.pattern], r.principal, "*",
-                       AclOperation[r.operation.upper()], AclPermissionType.ALLOW) for r in rules]
+                       AclOperation[r.operation.upper()], AclPermissionType[r.permission.upper()]) for r in rules]
 
 
 @pytest.fixture
@@ -293,3 +293,27 @@ def test_the_bridge_acls_suffice_for_its_transaction_and_no_more(
     assert refused.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, refused.value
     err = _produce(as_bridge, requests, b"not the bridge's to write")
     assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, err
+
+
+def test_a_reader_reads_predictions_in_its_groups_but_cannot_join_the_bridge_group(
+    admin: AdminClient, admin_password: str, scram_user: tuple[str, str], bridge_topics: tuple[str, str, str, str]
+) -> None:
+    """``readPredictions`` allows the groups prefixed ``<stack>.<model>.``; the Deny keeps the
+    bridge's own group out of them, so a reader cannot take the bridge's partitions."""
+    from maas_iac.kafka.access import model_acl_rules
+
+    name, password = scram_user
+    requests, predictions, _errors, group = bridge_topics
+    assert _produce(_sasl(ADMIN, admin_password), predictions, b'{"predictions": [[2.5]]}') is None
+    prefix = group.rsplit(".", 1)[0] + "."
+    rules = model_acl_rules(requests, predictions, prefix, produce_requests=(), read_predictions=(f"User:{name}",),
+                            bridge_group=group)
+    for future in admin.create_acls(_bindings(rules)).values():
+        future.result(30)
+    as_reader = _sasl(name, password)
+    read = _eventually(lambda: _consume_one(as_reader, predictions, f"{prefix}dashboard"),
+                       f"reading predictions as {name} after the ACLs")
+    assert read == b'{"predictions": [[2.5]]}'
+    with pytest.raises(KafkaException) as refused:
+        _consume_one(as_reader, predictions, group)
+    assert refused.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED, refused.value
