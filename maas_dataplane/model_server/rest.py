@@ -92,14 +92,58 @@ class _Budget:
             self.used -= n
 
 
+# RapidJSON's GetParseError_En texts (TF Serving parses with RapidJSON and reports
+# "JSON Parse error: <text> at offset: <byte offset>"), for what Python's decoder says.
+_RAPIDJSON = {
+    "Expecting property name enclosed in double quotes": "Missing a name for object member.",
+    "Expecting ':' delimiter": "Missing a colon after a name of object member.",
+    "Extra data": "The document root must not be followed by other values.",
+    "Invalid \\uXXXX escape": "Incorrect hex digit after \\u escape in string.",
+    "Invalid \\escape": "Invalid escape character in string.",
+    "Invalid control character at": "Invalid encoding in string.",
+    "Unterminated string starting at": "Missing a closing quotation mark in string.",
+}
+
+
+def _innermost(text: str, pos: int) -> str:
+    """``{`` or ``[``: the container open at ``pos`` (strings skipped)."""
+    stack, in_string, escaped = [], False, False
+    for c in text[:pos]:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (c == "\\", c != '"')
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            stack.append(c)
+        elif c in "]}" and stack:
+            stack.pop()
+    return stack[-1] if stack else ""
+
+
+def _rapidjson_error(err: json.JSONDecodeError) -> str:
+    """``err`` in RapidJSON's words, at RapidJSON's byte offset."""
+    text, pos = err.doc, err.pos
+    message = next((v for k, v in _RAPIDJSON.items() if err.msg.startswith(k)), None)
+    if message == "Missing a closing quotation mark in string.":
+        pos = len(text)  # RapidJSON reads to the end looking for the quote
+    elif message == "Incorrect hex digit after \\u escape in string.":
+        pos -= 1  # RapidJSON points at the escape's backslash, Python at its u
+    elif err.msg.startswith("Expecting ',' delimiter"):
+        message = ("Missing a comma or '}' after an object member." if _innermost(text, pos) == "{"
+                   else "Missing a comma or ']' after an array element.")
+    elif message is None:
+        message = "The document is empty." if not text.strip() else "Invalid value."
+    return f"JSON Parse error: {message} at offset: {len(text[:pos].encode('utf-8', 'surrogatepass'))}"
+
+
 def parse_json(body: bytes):
-    """json.loads with TF Serving's parse-error texts and a nesting limit."""
+    """json.loads with TF Serving's parse-error texts (RapidJSON's) and a nesting limit."""
     if not body:
         raise ServingError("INVALID_ARGUMENT", "JSON Parse error: The document is empty")
     try:
         doc = json.loads(body)
     except json.JSONDecodeError as err:
-        raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: {err.msg} at offset: {err.pos}") from None
+        raise ServingError("INVALID_ARGUMENT", _rapidjson_error(err)) from None
     except UnicodeDecodeError as err:
         raise ServingError("INVALID_ARGUMENT",
                            f"JSON Parse error: Invalid encoding in string. at offset: {err.start}") from None

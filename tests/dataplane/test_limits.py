@@ -98,7 +98,20 @@ def test_nesting_within_the_limit_reaches_tensorflow(server):
 
 
 @pytest.mark.parametrize("body,prefix", [
-    (b"{not json", "JSON Parse error: Expecting property name enclosed in double quotes at offset: 1"),
+    # RapidJSON's GetParseError_En texts at its byte offsets, as tensorflow_serving/util/json_tensor.cc
+    # ParseJson reports them.
+    (b"{not json", "JSON Parse error: Missing a name for object member. at offset: 1"),
+    (b'{"instances" [1]}', "JSON Parse error: Missing a colon after a name of object member. at offset: 13"),
+    (b'{"instances": [1] "x": 1}', "JSON Parse error: Missing a comma or '}' after an object member. at offset: 18"),
+    (b'{"instances": [1 2]}', "JSON Parse error: Missing a comma or ']' after an array element. at offset: 17"),
+    (b'{"instances": [tru]}', "JSON Parse error: Invalid value. at offset: 15"),
+    (b'{"instances": [1]} x', "JSON Parse error: The document root must not be followed by other values. at offset: 19"),
+    (b"  \n ", "JSON Parse error: The document is empty. at offset: 4"),
+    (b'{"instances": ["ab', "JSON Parse error: Missing a closing quotation mark in string. at offset: 18"),
+    (b'{"instances": ["\\q"]}', "JSON Parse error: Invalid escape character in string. at offset: 16"),
+    (b'{"instances": ["\\u12G4"]}', "JSON Parse error: Incorrect hex digit after \\u escape in string. at offset: 16"),
+    (b'{"instances": ["a\x01"]}', "JSON Parse error: Invalid encoding in string. at offset: 17"),
+    (b'{"\xc3\xa9": 1 "b": 2}', "JSON Parse error: Missing a comma or '}' after an object member. at offset: 9"),
     (b"", "JSON Parse error: The document is empty"),
     (b'{"instances": [1' + b"1" * 5000 + b"]}", "JSON Parse error: Number too big"),
     (b'\xff\xfe{"a": 1}', "JSON Parse error:"),
