@@ -9,6 +9,8 @@ the Pulumi program) tells a user's mistake from a bug with a single ``except Maa
     ├── SourceError              a model's Git source cannot be resolved or read                (exit 2)
     ├── TopicChangeRefused       a declared topic change would recreate a live topic            (exit 2)
     ├── PromotionError           a promotion cannot be made, or a pinned image is not there     (exit 2)
+    ├── SecretsProviderError     a stack has no secrets provider of its own (stack_secrets)     (exit 2)
+    ├── EngineFailure            the engine refused a preview for the stack's inputs (report.engine) (exit 2)
     └── InfrastructureError      Docker, the registry or Kafka is unreachable or fails          (exit 3)
         └── RegistryError        ... specifically the container registry                        (exit 3)
 

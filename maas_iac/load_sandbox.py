@@ -17,7 +17,7 @@ them with the CI runner's credentials, so the check never runs on the host: it r
 * a wall-clock limit, after which the container is killed; it and its volume are removed in
   every case.
 
-The Docker client is a parameter (default ``docker.from_env()``), so the caller decides which
+The Docker client is a parameter (default: this machine's engine, ``unix:///var/run/docker.sock``), so the caller decides which
 engine runs the check.
 """
 
@@ -103,8 +103,11 @@ def _client(client: Any | None) -> Any:
         return client
     import docker
 
+    from maas_iac.clients.docker import open_docker
+    from maas_iac.clients.endpoints import DockerEndpoint
+
     try:
-        return docker.from_env()
+        return open_docker(DockerEndpoint())
     except docker.errors.DockerException as exc:
         raise InfrastructureError(f"the SavedModel load check needs a Docker engine: {exc}") from None
 

@@ -221,7 +221,7 @@ def check_loadable(name: str, tree: ModelTree, exported: Path, checked: Path, *,
     The load runs in a sandboxed container (:mod:`maas_iac.load_sandbox`): no network, no host
     environment, only copies of the versions, read-only to it. ``run`` is the runner
     (``run(name, {version: dir}, timeout_s)``, default :class:`LoadCheckSandbox` with its
-    default image and ``docker.from_env()``).
+    default image and this machine's engine).
 
     Raises :class:`SourceError` naming the model, the version and the commit when one does not
     load. Versions that loaded are recorded under ``checked`` (one empty file per content key).

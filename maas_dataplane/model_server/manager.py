@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import log, metrics
+from . import gc_pauses, log, metrics
 from .config import ModelConfig
 from .errors import ServingError, error_code_of
 from .servable import LoadedVersion, has_model_files
@@ -249,6 +249,9 @@ class ModelManager:
         self._publish(model)  # serve the new version as soon as it is ready
         if old is not None:
             old.close()
+            gc_pauses.after_unload()
+        else:
+            gc_pauses.after_load()
         log.info(
             "loader",
             f"Successfully loaded servable version {sid} in {time.monotonic() - started:.2f}s",
@@ -265,6 +268,7 @@ class ModelManager:
         log.info("loader", f"Done quiescing servable version {sid}")
         log.info("loader", f"Unloading servable version {sid}")
         lv.close()
+        gc_pauses.after_unload()
         model.statuses[version] = VersionStatus(version, END)
         log.info("loader", f"Done unloading servable version {sid}")
 
