@@ -7,10 +7,13 @@ official generated base classes, so the wire contract is the one in ``tensorflow
 A request without a ``model_spec`` fails with TF Serving's ``Missing ModelSpec``, one with an
 empty model name with ``ModelSpec has no name specified.`` (both INVALID_ARGUMENT).
 
-Listening: TCP (``--port``) and, with ``--grpc_socket_path``, a Unix socket too. Server
-options as TF Serving sets them: messages up to INT32_MAX bytes, then
-``--grpc_channel_arguments`` (``key=value,key=value``; integer values as integers), so e.g.
-``grpc.max_receive_message_length=1048576`` bounds what a client may send.
+Listening: TCP (``--port``) and, with ``--grpc_socket_path``, a Unix socket too. What a
+client may send is bounded by :data:`DEFAULT_MAX_RECEIVE_BYTES` (64 MiB, the REST body's
+default limit; TF Serving's own default is INT32_MAX), so at most ``max_threads`` such
+messages are in hand at once; answers may be up to INT32_MAX bytes, as in TF Serving. Then
+``--grpc_channel_arguments`` (``key=value,key=value``; integer values as integers) applies, so
+e.g. ``grpc.max_receive_message_length=1048576`` lowers the bound, or ``2147483647`` gives TF
+Serving's.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from .errors import ServingError
 from .service import ModelService, status_proto
 from .tensors import tensor_from_proto, tensor_to_proto
 
-__all__ = ["GrpcServer"]
+__all__ = ["DEFAULT_MAX_RECEIVE_BYTES", "GrpcServer"]
 
 
 INT32_MAX = 2**31 - 1
+DEFAULT_MAX_RECEIVE_BYTES = 64 * 1024 * 1024
+"""The largest request message accepted unless ``--grpc_channel_arguments`` says otherwise."""
 
 
 def _request_spec(request):
@@ -174,7 +179,7 @@ class GrpcServer:
     def __init__(self, host: str, port: int, service: ModelService, reload, max_threads: int = 32,
                  *, socket_path: str = "", channel_arguments: str = "") -> None:
         options = {
-            "grpc.max_receive_message_length": INT32_MAX,
+            "grpc.max_receive_message_length": DEFAULT_MAX_RECEIVE_BYTES,
             "grpc.max_send_message_length": INT32_MAX,
             "grpc.so_reuseport": 0,
         }

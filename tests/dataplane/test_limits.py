@@ -209,6 +209,26 @@ def test_grpc_max_receive_message_length_from_channel_arguments(server):
     _alive(server)
 
 
+def test_a_grpc_message_over_the_default_64_mib_is_refused_and_serving_goes_on(start_server, exported, tmp_path):
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    copy_version(exported[1], tmp_path / MODEL, 1)
+    server = start_server(f"--model_name={MODEL}", f"--model_base_path={tmp_path / MODEL}")
+    server.wait_available(MODEL, 1)
+    big = predict_pb2.PredictRequest()
+    big.model_spec.name = MODEL
+    big.inputs["x"].dtype = 1  # DT_FLOAT
+    big.inputs["x"].tensor_shape.dim.add().size = (64 << 20) // 4 + 1024
+    big.inputs["x"].tensor_shape.dim.add().size = 1
+    big.inputs["x"].tensor_content = bytes(((64 << 20) // 4 + 1024) * 4)
+    with grpc.insecure_channel(server.grpc_target, options=[("grpc.max_send_message_length", -1)]) as ch:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(ch)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Predict(big, timeout=30)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    _alive(server)
+
+
 # ----------------------------------------------------------------------- config files
 
 
