@@ -67,7 +67,7 @@ serving:
   drainSeconds: 3
   env: {{TF_CPP_MIN_LOG_LEVEL: "2"}}
 topics:
-  requests: {{partitions: {partitions}, replicationFactor: 1, retentionMs: 3600000, cleanupPolicy: delete}}
+  requests: {{partitions: {partitions}, replicationFactor: {replication}, retentionMs: 3600000, cleanupPolicy: delete}}
   predictions: {{partitions: 3, replicationFactor: 1, retentionMs: 7200000, cleanupPolicy: delete}}
 bridge: {{consumers: {consumers}}}
 rollout:
@@ -149,7 +149,8 @@ class E2EStack:
     # -- specs
 
     def set_model(self, name: str, **changes: Any) -> None:
-        spec = self.specs.setdefault(name, {"ref": "v1", "replicas": 1, "partitions": 3, "consumers": 1})
+        spec = self.specs.setdefault(name, {"ref": "v1", "replicas": 1, "partitions": 3, "consumers": 1,
+                                                    "replication": 1})
         spec.update(changes)
         rest, grpc = PORTS[name]
         (self.project / "models" / f"{name}.yaml").write_text(SPEC.format(

@@ -216,6 +216,19 @@ def test_4_scaling_and_partitions(e2e: E2EStack) -> None:
     assert e2e.topic(f"{STACK}.hpt.requests")[0] == 6
     assert e2e.container_ids() == containers
 
+    # A replication factor change would recreate the topic too: refused the same way, on the
+    # real engine, before anything is planned.
+    e2e.set_model("hpt", replication=2)
+    try:
+        with pytest.raises(auto.CommandError) as refused:
+            e2e.up()
+    finally:
+        e2e.set_model("hpt", replication=1)
+    assert f"topic {STACK}.hpt.requests (model hpt): its replication factor would change from 1 to 2" \
+        in str(refused.value)
+    assert "Traceback" not in str(refused.value)
+    assert e2e.container_ids() == containers
+
 
 def test_5_corrupt_version_is_refused_before_any_build(e2e: E2EStack) -> None:
     from pulumi import automation as auto
