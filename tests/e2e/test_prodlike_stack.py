@@ -50,12 +50,12 @@ def _secret(name: str) -> str:
 
 def _config(models: Path) -> dict[str, Any]:
     """stacks/Pulumi.prodlike.yaml's settings without its secrets (the fixture sets them), on
-    ports and a network of the test's own, allowing the test's model repositories under ``models``."""
+    ports and a network of the test's own, allowing the test's model repository ``models``."""
     config = dict(yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.prodlike.yaml").read_text())["config"])
     config["maas:kafka"] = {k: v for k, v in config["maas:kafka"].items() if k != "saslPassword"}
     config["maas:registryAuth"] = {k: v for k, v in config["maas:registryAuth"].items() if k != "password"}
     config.update({"maas:portOffset": PORT_OFFSET, "maas:network": "maas-prodlike-e2e", "maas:protect": False,
-                   "maas:allowedSources": [f"local:{models}/*"]})
+                   "maas:allowedSources": [f"local:{models}"]})
     return config
 
 
