@@ -7,7 +7,7 @@ from typing import Any
 
 from maas_iac.clients.endpoints import KafkaEndpoint
 
-__all__ = ["GroupLag", "admin_client", "group_lag", "producer"]
+__all__ = ["GroupLag", "admin_client", "bridge_lag", "group_lag", "producer"]
 
 _QUIET = {"log_level": 4}
 """librdkafka logs warnings and worse only; its info lines would clutter the engine's output."""
@@ -74,7 +74,15 @@ def group_lag(admin: Any, group: str, topic: str, timeout_s: float = 10) -> Grou
                                      isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout_s)
         return {tp.partition: f.result(timeout_s).offset for tp, f in futures.items()}
 
-    ends, earliest = offsets(OffsetSpec.latest()), offsets(OffsetSpec.earliest())
+    ends = offsets(OffsetSpec.latest())
+    earliest = offsets(OffsetSpec.earliest()) if any(committed.get(p, -1) < 0 for p in numbers) else {}
     rows = tuple((p, committed[p] if committed.get(p, -1) >= 0 else earliest[p], ends[p]) for p in numbers)
     state = description.state.name.lower().replace("_", " ")
     return GroupLag(group, topic, state, len(description.members), rows)
+
+
+def bridge_lag(admin: Any, stack: str, model: str, timeout_s: float = 10) -> GroupLag:
+    """:func:`group_lag` of ``model``'s bridge group on its requests topic, on ``stack``."""
+    from maas_iac.spec.naming import bridge_group, topic_names
+
+    return group_lag(admin, bridge_group(stack, model), topic_names(stack, model).requests, timeout_s)

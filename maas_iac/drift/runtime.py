@@ -26,8 +26,7 @@ from maas_dataplane.contract import REST_PORT
 from maas_dataplane.probe import status_command
 from maas_iac import type_tokens as tokens
 from maas_iac.clients.docker import list_containers
-from maas_iac.clients.kafka import GroupLag, group_lag
-from maas_iac.spec.naming import bridge_group, topic_names
+from maas_iac.clients.kafka import GroupLag, bridge_lag
 
 __all__ = ["Finding", "StateView", "check_bridge_groups", "check_containers", "check_topics", "model_status"]
 
@@ -217,7 +216,7 @@ def check_bridge_groups(admin: Any, view: StateView, stack: str) -> tuple[list[F
             containers[model] = containers.get(model, 0) + 1
     findings, groups = [], []
     for model, count in sorted(containers.items()):
-        group = group_lag(admin, bridge_group(stack, model), topic_names(stack, model).requests)
+        group = bridge_lag(admin, stack, model)
         groups.append(group)
         if group.members < count:
             waiting = f"; {group.lag} requests wait" if group.lag else ""

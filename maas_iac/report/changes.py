@@ -306,8 +306,8 @@ def _model_change(stack: str, name: str, service: Optional[ResourceStep], steps:
     if not changes and (service is None or not service.changed):
         return ModelChange(model=name, change_class=None, **ident)
 
-    def named(role: str, *ops: str) -> tuple[str, ...]:
-        return tuple(c.live_name or c.name for c in changes if c.role == role and c.op in ops)
+    def named(role: str, op: str) -> tuple[str, ...]:
+        return _named(changes, role, op)
 
     router = next((c for c in changes if c.role == "router"), None)
     topics = tuple(_topic_change(s) for s in steps if s.changed and _role(s, by_urn) == "topic")
@@ -328,6 +328,11 @@ def _model_change(stack: str, name: str, service: Optional[ResourceStep], steps:
         resources=tuple(changes))
 
 
+def _named(changes: list[ResourceChange], role: str, op: str) -> tuple[str, ...]:
+    """The live (else Pulumi) names of the ``role`` resources the preview would ``op``."""
+    return tuple(c.live_name or c.name for c in changes if c.role == role and c.op == op)
+
+
 def _bridge_change(stack: str, model: str, steps: list[ResourceStep], by_urn: Mapping[str, ResourceStep],
                    changes: list[ResourceChange], lookups: Lookups) -> Optional[BridgeChange]:
     ops = [s.op for s in steps if _role(s, by_urn) == "bridge"]
@@ -335,7 +340,7 @@ def _bridge_change(stack: str, model: str, steps: list[ResourceStep], by_urn: Ma
         return None
 
     def named(op: str) -> tuple[str, ...]:
-        return tuple(c.live_name or c.name for c in changes if c.role == "bridge" and c.op == op)
+        return _named(changes, "bridge", op)
 
     new = sum(1 for op in ops if op != "delete")
     change = BridgeChange(old_consumers=sum(1 for op in ops if op != "create"), new_consumers=new,

@@ -1,11 +1,14 @@
 """The real :class:`~maas_iac.report.changes.Lookups`: the Git mirror cache, the registry, the
-build contexts the preview's program run wrote and the bridges' consumer groups on Kafka. Every look-up is read-only and answers
-``None`` rather than failing: a card with one unknown field beats no card."""
+build contexts the preview's program run wrote and the bridges' consumer groups on Kafka.
+Every look-up is read-only and answers ``None`` rather than failing: a card with one unknown
+field beats no card."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
+
+from typing import Any
 
 from maas_iac.clients.endpoints import KafkaEndpoint, RegistryEndpoint
 from maas_iac.clients.kafka import GroupLag
@@ -48,16 +51,15 @@ def layer_bytes(context: str) -> Optional[int]:
     return sum(p.stat().st_size for p in files)
 
 
-def bridge_group(kafka: KafkaEndpoint, stack: str, model: str) -> Optional[GroupLag]:
-    """``model``'s bridge consumer group on ``stack``'s Kafka, None when it cannot be asked."""
+def bridge_group(admin: Any, stack: str, model: str) -> Optional[GroupLag]:
+    """``model``'s bridge consumer group on ``stack``'s Kafka (through ``admin``), None when it
+    cannot be asked."""
     from confluent_kafka import KafkaException
 
-    from maas_iac.clients.kafka import admin_client, group_lag
-    from maas_iac.spec.naming import bridge_group as group_name, topic_names
+    from maas_iac.clients.kafka import bridge_lag
 
     try:
-        return group_lag(admin_client(kafka, timeout_ms=5000), group_name(stack, model),
-                         topic_names(stack, model).requests, timeout_s=5)
+        return bridge_lag(admin, stack, model, timeout_s=5)
     except KafkaException:
         return None
 
@@ -65,7 +67,10 @@ def bridge_group(kafka: KafkaEndpoint, stack: str, model: str) -> Optional[Group
 def local_lookups(registry: Optional[RegistryEndpoint] = None, kafka: Optional[KafkaEndpoint] = None) -> Lookups:
     """Lookups against this machine's Git cache, the stack's registry (with its login), build
     contexts and the stack's Kafka (for the bridges' lag)."""
+    from maas_iac.clients.kafka import admin_client
+
+    admin = admin_client(kafka, timeout_ms=5000) if kafka else None  # one for every model's look-up
     return Lookups(commit_subject=commit_subject, layer_bytes=layer_bytes,
                    image_cached=lambda address, repository, tag: image_cached(address, repository, tag, registry),
-                   bridge_group=(lambda stack, model: bridge_group(kafka, stack, model)) if kafka else
+                   bridge_group=(lambda stack, model: bridge_group(admin, stack, model)) if admin else
                    (lambda stack, model: None))

@@ -217,15 +217,16 @@ def test_each_bridge_group_and_its_lag_is_listed_with_or_without_drift() -> None
 
 
 def test_bridge_groups_are_asked_per_model_and_short_groups_are_drift(monkeypatch, deployment: dict) -> None:
+    from maas_iac.clients import kafka
     from maas_iac.drift import runtime
 
     asked = []
 
-    def fake_lag(admin, group, topic):
+    def fake_lag(admin, group, topic, timeout_s=10):
         asked.append((group, topic))
         return GroupLag(group, topic, "empty", 0, ((0, 4, 9),))
 
-    monkeypatch.setattr(runtime, "group_lag", fake_lag)
+    monkeypatch.setattr(kafka, "group_lag", fake_lag)
     findings, groups = runtime.check_bridge_groups(object(), StateView.from_deployment(deployment), "pvw")
     assert asked == [("pvw.half-plus-two.bridge", "pvw.half-plus-two.requests")]
     [finding] = findings
