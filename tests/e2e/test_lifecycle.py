@@ -180,6 +180,21 @@ def test_3b_grpc_serves_the_new_version_after_the_rollout(e2e: E2EStack) -> None
     assert predict_grpc(e2e.grpc("hpt"), "hpt", X) == V2
 
 
+def _refused_up(e2e: E2EStack, model: str, *, restore: dict, **change) -> str:
+    """The error of an ``up`` with ``change`` to ``model``'s spec (it must fail, with no
+    traceback); the spec gets ``restore`` back whatever happens."""
+    from pulumi import automation as auto
+
+    e2e.set_model(model, **change)
+    try:
+        with pytest.raises(auto.CommandError) as refused:
+            e2e.up()
+    finally:
+        e2e.set_model(model, **restore)
+    assert "Traceback" not in str(refused.value)
+    return str(refused.value)
+
+
 def test_4_scaling_and_partitions(e2e: E2EStack) -> None:
     with RequestLoop(e2e.rest("hpt")) as load:
         e2e.set_model("hpt", replicas=3)
@@ -201,32 +216,17 @@ def test_4_scaling_and_partitions(e2e: E2EStack) -> None:
     assert e2e.topic(f"{STACK}.hpt.requests")[0] == 6
     assert e2e.container_ids() == containers
 
-    from pulumi import automation as auto
-
-    e2e.set_model("hpt", partitions=3)
-    try:
-        with pytest.raises(auto.CommandError) as refused:
-            e2e.up()
-    finally:
-        e2e.set_model("hpt", partitions=6)
+    refused = _refused_up(e2e, "hpt", partitions=3, restore={"partitions": 6})
     assert (f"topic {STACK}.hpt.requests (model hpt): its partitions would go from 6 to 3 "
-            "(Kafka can only add partitions)") in str(refused.value)
-    assert "topics.allowDestructiveChanges: true" in str(refused.value)
-    assert "Traceback" not in str(refused.value)
+            "(Kafka can only add partitions)") in refused
+    assert "topics.allowDestructiveChanges: true" in refused
     assert e2e.topic(f"{STACK}.hpt.requests")[0] == 6
     assert e2e.container_ids() == containers
 
     # A replication factor change would recreate the topic too: refused the same way, on the
     # real engine, before anything is planned.
-    e2e.set_model("hpt", replication=2)
-    try:
-        with pytest.raises(auto.CommandError) as refused:
-            e2e.up()
-    finally:
-        e2e.set_model("hpt", replication=1)
-    assert f"topic {STACK}.hpt.requests (model hpt): its replication factor would change from 1 to 2" \
-        in str(refused.value)
-    assert "Traceback" not in str(refused.value)
+    refused = _refused_up(e2e, "hpt", replication=2, restore={"replication": 1})
+    assert f"topic {STACK}.hpt.requests (model hpt): its replication factor would change from 1 to 2" in refused
     assert e2e.container_ids() == containers
 
 
