@@ -1,5 +1,6 @@
 # The two commands (see README.md):
 #   make demo   deploy the example model on the `local` stack and show a prediction
+#               (STACK=prodlike or STACK=k8s: the production-shaped or the Kubernetes stack)
 #   make test   run every test, on the real engine and services
 # Both install and start what they need first.
 SHELL := /bin/bash
@@ -22,7 +23,9 @@ stop:
 demo: setup
 	@$(ENV) && scripts/demo
 
-test: setup
+# Every test, the Kubernetes ones too: setup with the cluster's builds (cached) first.
+test:
+	@scripts/setup --k8s
 	@$(ENV) && scripts/run_tests
 
 # The fast layer alone: pure units and Pulumi mocks, no services.

@@ -15,11 +15,14 @@ from typing import Optional
 
 import pulumi
 
+from maas_dataplane.contract import GRPC_PORT
 from maas_iac.clients import Connections
 from maas_iac.components import (
     BridgeArgs, EventArgs, ModelImageArgs, ModelServiceArgs, ModelTopicsArgs, ReplicaSettings, RouterArgs, TopicArgs,
 )
 from maas_iac.components.bridge import bridge_placement
+from maas_iac.components.k8s import ClusterTarget
+from maas_iac.components.k8s.router import router_service_host
 from maas_iac.errors import SpecProblem, StackConfigError
 from maas_iac.kafka.access import AclRule, bridge_acl_rules, model_acl_rules
 from maas_iac.kafka.guard import DeclaredTopic
@@ -102,8 +105,15 @@ def bridge_args(model: ResolvedModel, stack: StackConfig, connections: Connectio
         return None
     names = topic_names(stack.stack, spec.name)
     kafka = connections.kafka
-    router = f"{stack.stack}-{spec.name}-router"
-    placed_on, target = bridge_placement(kafka.bootstrap, network, router, stack.bind_address, spec.serving.ports.grpc)
+    if stack.kubernetes is None:
+        router = f"{stack.stack}-{spec.name}-router"
+        placed_on, target = bridge_placement(kafka.bootstrap, network, router, stack.bind_address,
+                                             spec.serving.ports.grpc)
+    else:
+        # the router's Service by its cluster DNS name; the pod network unless the broker
+        # advertises a loopback address (then the host's, as on Docker)
+        placed_on, _ = bridge_placement(kafka.bootstrap, "pod", "", stack.bind_address, spec.serving.ports.grpc)
+        target = f"{router_service_host(spec.name, stack.kubernetes.namespace)}:{GRPC_PORT}"
     secured = kafka.security_protocol != "PLAINTEXT"
     ca_pem = Path(os.path.expanduser(kafka.ca_location)).read_text() if secured and kafka.ca_location else None
     username, password, credential = _bridge_login(model, stack, connections, credentials or {})
@@ -122,10 +132,12 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
                        network: pulumi.Input[str], events_topic: pulumi.Input[str],
                        kafka: Optional[pulumi.ProviderResource] = None,
                        live_topics: frozenset[str] = frozenset(),
-                       credentials: Optional[Mapping[str, pulumi.Resource]] = None) -> ModelServiceArgs:
+                       credentials: Optional[Mapping[str, pulumi.Resource]] = None,
+                       cluster: Optional[ClusterTarget] = None) -> ModelServiceArgs:
     """Arguments of the ModelService for ``model`` on ``stack``; ``kafka`` is the stack's
     pulumi-kafka provider, ``live_topics`` the declared topics the broker already has,
-    ``credentials`` the stack's SCRAM credential resources by user name."""
+    ``credentials`` the stack's SCRAM credential resources by user name, ``cluster`` the
+    stack's Kubernetes cluster when its engine is kubernetes."""
     spec = model.spec
     s = spec.serving
     labels = {
@@ -175,4 +187,5 @@ def model_service_args(model: ResolvedModel, stack: StackConfig, connections: Co
                         git_sha=model.git_sha, repository=spec.source.repository, digest=model.digest,
                         versions=list(model.served), kafka=kafka_props),
         bridge=bridge_args(model, stack, connections, network, labels, credentials),
+        cluster=cluster,
     )

@@ -22,6 +22,7 @@ from maas_iac.clients import Connections
 from maas_iac.clients.registry import manifest_digest
 from maas_iac.clients.registry_copy import image_config
 from maas_iac.components import ModelService
+from maas_iac.components.k8s import StackCluster
 from maas_iac.errors import MaasError, PromotionError, SpecError, StackConfigError
 from maas_iac.gc_policy import tune_for_long_lived_objects
 from maas_iac.plan import model_service_args
@@ -149,11 +150,18 @@ def guard_topics(stack: StackConfig, connections: Connections, models: list[Reso
 
 def declare(stack: StackConfig, connections: Connections, models: list[ResolvedModel],
             live_topics: frozenset[str] = frozenset()) -> list[ModelService]:
-    """Declare the stack's resources for its resolved models: the network, the stack's Kafka
-    provider and events topic, one :class:`ModelService` per model and the orphan sweeper.
+    """Declare the stack's resources for its resolved models: the network (on Kubernetes, the
+    provider and namespace), the stack's Kafka provider and events topic, one
+    :class:`ModelService` per model and, on Docker, the orphan sweeper.
     ``live_topics`` are adopted. No I/O but registrations."""
     docker = connections.docker.to_props()
-    network = Network("network", name=stack.network_name, labels={"maas.stack": stack.stack}, docker=docker)
+    cluster = None
+    network_name: pulumi.Input[str] = ""
+    if connections.kubernetes is None:
+        network = Network("network", name=stack.network_name, labels={"maas.stack": stack.stack}, docker=docker)
+        network_name = network.name
+    else:
+        cluster = StackCluster(stack.stack, connections.kubernetes, connections.registry).target
     kafka = kafka_provider("kafka", connections.kafka)
     users = {name: secret.reveal() for name, secret in stack.kafka_users.items()}
     credentials = scram_users(users, stack.kafka.sasl_mechanism or "SCRAM-SHA-512", provider=kafka)
@@ -162,9 +170,9 @@ def declare(stack: StackConfig, connections: Connections, models: list[ResolvedM
                          protect=stack.protect)
     services = []
     for model in models:
-        service = ModelService(model.name, model_service_args(model, stack, connections, network.name, events.name,
+        service = ModelService(model.name, model_service_args(model, stack, connections, network_name, events.name,
                                                               kafka=kafka, live_topics=live_topics,
-                                                              credentials=credentials))
+                                                              credentials=credentials, cluster=cluster))
         services.append(service)
         pulumi.export(model.name, {
             "rest": service.rest_endpoint,
@@ -176,6 +184,10 @@ def declare(stack: StackConfig, connections: Connections, models: list[ResolvedM
             "versions": list(model.served),
             "topics": {"requests": service.requests_topic, "predictions": service.predictions_topic},
         })
+    pulumi.export("eventsTopic", events.name)
+    if cluster is not None:
+        pulumi.export("namespace", cluster.namespace)
+        return services
     # Last: containers of the stack that no state records (an interrupted up) are removed.
     ContainerSweeper(
         "orphans",
@@ -185,6 +197,5 @@ def declare(stack: StackConfig, connections: Connections, models: list[ResolvedM
         docker=docker,
         opts=pulumi.ResourceOptions(depends_on=services),
     )
-    pulumi.export("eventsTopic", events.name)
-    pulumi.export("network", network.name)
+    pulumi.export("network", network_name)
     return services

@@ -8,7 +8,8 @@ keywords (``pulumi-python:dynamic/<module>:<name>``), which a test keeps equal t
 from __future__ import annotations
 
 __all__ = [
-    "BRIDGE", "CONTAINER", "CONTAINER_SWEEPER", "KAFKA_ACL", "KAFKA_PROVIDER", "KAFKA_SCRAM_USER", "LEGACY_TOPIC",
+    "BRIDGE", "CONTAINER", "CONTAINER_SWEEPER", "K8S_DEPLOYMENT", "K8S_PREFIX", "K8S_PROVIDER", "KAFKA_ACL",
+    "KAFKA_PROVIDER", "KAFKA_SCRAM_USER", "LEGACY_TOPIC",
     "MODEL_IMAGE", "MODEL_SERVICE", "MODEL_TOPICS", "MODEL_VERSION_EVENT", "NETWORK", "REGISTRY_IMAGE",
     "ROUTER", "SERVING_REPLICAS", "TOPIC",
 ]
@@ -31,6 +32,11 @@ TOPIC = "kafka:index/topic:Topic"
 KAFKA_ACL = "kafka:index/acl:Acl"
 KAFKA_SCRAM_USER = "kafka:index/userScramCredential:UserScramCredential"
 KAFKA_PROVIDER = "pulumi:providers:kafka"
+
+# The pulumi-kubernetes provider's resources (a stack whose engine is kubernetes).
+K8S_PREFIX = "kubernetes:"
+K8S_DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
 
 LEGACY_TOPIC = "pulumi-python:dynamic/kafka:Topic"
 """Topics of stacks deployed before the pulumi-kafka provider: retired without touching the

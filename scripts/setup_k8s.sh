@@ -78,7 +78,11 @@ build_pulumi_kubernetes() {
     mkdir -p "$TMP_DEST/bin" "$src"
     cp "$MAAS_ROOT/tools/pulumi-kubernetes/go.mod" "$MAAS_ROOT/tools/pulumi-kubernetes/go.sum" \
         "$MAAS_ROOT/tools/pulumi-kubernetes/main.go" "$src/" || return 1
-    gen=$(cd "$src" && env "${K8S_GO_ENV[@]}" "$K8S_GO" list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4) || return 1
+    # `go list -m` names the module's directory only once it is in the module cache
+    gen=$(cd "$src" && env "${K8S_GO_ENV[@]}" "$K8S_GO" mod download github.com/pulumi/pulumi-kubernetes/provider/v4 &&
+        env "${K8S_GO_ENV[@]}" "$K8S_GO" list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4) || return 1
+    [ -n "$gen" ] && [ -f "$gen/cmd/pulumi-resource-kubernetes/schema.json" ] ||
+        { echo "the provider module has no cmd/pulumi-resource-kubernetes/schema.json (dir: ${gen:-none})"; return 1; }
     gen="$gen/cmd/pulumi-resource-kubernetes"
     python3 - "$gen" "$src" "$PULUMI_K8S_VERSION" <<'EOF' || return 1
 import json, sys

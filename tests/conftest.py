@@ -88,3 +88,13 @@ def registry() -> str:
     except OSError as exc:
         pytest.fail(f"no registry answers on {REGISTRY} ({exc}); run scripts/services start", pytrace=False)
     return REGISTRY
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster():
+    """The single-node Kubernetes cluster, started for the session when it is down (and then
+    stopped at its end, with nothing left behind): see tests/k8s_cluster.py."""
+    from k8s_cluster import cluster_session
+
+    with cluster_session():
+        yield

@@ -1,7 +1,8 @@
 """The HAProxy configuration of a model's router.
 
 The router publishes the model's REST and gRPC (h2c) ports and balances over its replicas,
-which it finds through Docker's embedded DNS under one network alias. The settings below are
+which it finds through Docker's embedded DNS under one network alias (on Kubernetes, the cluster
+DNS under the replicas' headless Service, which lists Ready pods only). The settings below are
 the ones that dropped no request while replicas were replaced (see the design notes on the
 router): 1 s re-resolution, slots for old and new replicas at once, passive mark-down on the
 first connection error, retries on another replica, and a health check that passes only while
@@ -40,6 +41,8 @@ GRPC_ALLOWED = (
 GRPC_PERMISSION_DENIED = 7
 DENIED_MESSAGE = "not served through the router"
 
+_NAMESERVERS = {"docker": "nameserver dns1 127.0.0.11:53", "cluster": "parse-resolv-conf"}
+
 _MODEL_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 
 @dataclass(frozen=True)
@@ -52,11 +55,16 @@ class RouterConfig:
     slots: int
     """Servers the template reserves: room for old and new replicas during a rollout."""
     server_timeout_s: int = 30
+    resolver: str = "docker"
+    """Who answers for ``replica_alias``: ``docker`` (the engine's embedded DNS, 127.0.0.11) or
+    ``cluster`` (the nameservers of the pod's resolv.conf, the cluster DNS)."""
 
     def __post_init__(self) -> None:
         # The name goes into the configuration's path patterns: only a DNS label may.
         if not _MODEL_NAME.fullmatch(self.model_name):
             raise ValueError(f"model name {self.model_name!r} is not a DNS label")
+        if self.resolver not in _NAMESERVERS:
+            raise ValueError(f"resolver {self.resolver!r} is not one of {', '.join(_NAMESERVERS)}")
 
 
 def render_router_config(cfg: RouterConfig) -> str:
@@ -96,14 +104,14 @@ def render_router_config(cfg: RouterConfig) -> str:
     )
     server = (
         "check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 "
-        "resolvers docker resolve-prefer ipv4"
+        f"resolvers {cfg.resolver} resolve-prefer ipv4"
     )
     return f"""global
     log stdout format raw local0 info
     maxconn 4096
 
-resolvers docker
-    nameserver dns1 127.0.0.11:53
+resolvers {cfg.resolver}
+    {_NAMESERVERS[cfg.resolver]}
     accepted_payload_size 8192
     resolve_retries 3
     timeout resolve 1s

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-__all__ = ["Connections", "DockerEndpoint", "DockerTlsFiles", "KafkaEndpoint", "LOCAL_DOCKER_HOST", "RegistryEndpoint"]
+__all__ = ["Connections", "DockerEndpoint", "DockerTlsFiles", "KafkaEndpoint", "KubernetesEndpoint", "LOCAL_DOCKER_HOST",
+           "RegistryEndpoint"]
 
 LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock"
 """The engine of resources recorded before the Docker host was an input (they all ran there)."""
@@ -185,12 +186,26 @@ class KafkaEndpoint:
 
 
 @dataclass(frozen=True)
+class KubernetesEndpoint:
+    """A Kubernetes cluster: the kubeconfig file that reaches it, its context and the stack's
+    namespace. The file stays on this machine; only its path is an input."""
+
+    kubeconfig: str
+    """Absolute path of the kubeconfig file."""
+    namespace: str
+    context: Optional[str] = None
+    """The kubeconfig context; None: the file's current-context."""
+
+
+@dataclass(frozen=True)
 class Connections:
     """Everything a stack's resources and the CLI need to reach its services."""
 
     docker: DockerEndpoint
     registry: RegistryEndpoint
     kafka: KafkaEndpoint
+    kubernetes: Optional[KubernetesEndpoint] = None
+    """The cluster that runs the stack's workloads, on a stack whose engine is kubernetes."""
 
     @classmethod
     def from_stack(cls, stack: Any) -> Connections:
@@ -206,7 +221,10 @@ class Connections:
         tls = None if t is None else DockerTlsFiles(
             ca_file=t.ca_file, cert_file=t.cert_file, key_file=t.key_file, ca=t.ca, cert=t.cert,
             key=t.key.plaintext if t.key is not None else None)
+        cluster = stack.kubernetes
         return cls(
+            kubernetes=None if cluster is None else KubernetesEndpoint(
+                kubeconfig=os.path.expanduser(cluster.kubeconfig), context=cluster.context, namespace=cluster.namespace),
             docker=DockerEndpoint(host=stack.docker_host, registry=registry, tls=tls),
             registry=registry,
             kafka=KafkaEndpoint(bootstrap_servers=tuple(k.bootstrap_servers), security_protocol=k.security_protocol,

@@ -29,11 +29,12 @@ from maas_dataplane.contract import GRPC_PORT, PYTHON
 from maas_iac import type_tokens
 from maas_iac.providers import Container
 
-__all__ = ["BRIDGE_COMMAND", "Bridge", "BridgeArgs", "bridge_placement"]
+__all__ = ["BRIDGE_COMMAND", "Bridge", "BridgeArgs", "PASSWORD_ENV", "bridge_env", "bridge_placement"]
 
 BRIDGE_COMMAND = [PYTHON, "-m", "maas_dataplane.bridge"]
 """The container command: the image's entrypoint runs an absolute-path command as is."""
 HOST_NETWORK = "host"
+PASSWORD_ENV = "MAAS_BRIDGE_SASL_PASSWORD"
 
 
 def _loopback(server: str) -> bool:
@@ -102,7 +103,9 @@ class BridgeArgs:
     """The engine, ``DockerEndpoint.to_props()``; None: the local socket."""
 
 
-def _env(args: BridgeArgs, ordinal: int) -> dict[str, pulumi.Input[str]]:
+def bridge_env(args: BridgeArgs, ordinal: int) -> dict[str, pulumi.Input[str]]:
+    """Instance ``ordinal``'s environment; the password, if any, a Pulumi secret under
+    :data:`PASSWORD_ENV`."""
     env: dict[str, pulumi.Input[str]] = {
         **args.env,
         "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -127,7 +130,7 @@ def _env(args: BridgeArgs, ordinal: int) -> dict[str, pulumi.Input[str]]:
     if args.ca_pem:
         env["MAAS_BRIDGE_KAFKA_SSL_CA_PEM"] = args.ca_pem
     if args.sasl_password is not None:
-        env["MAAS_BRIDGE_SASL_PASSWORD"] = pulumi.Output.secret(args.sasl_password)
+        env[PASSWORD_ENV] = pulumi.Output.secret(args.sasl_password)
     return env
 
 
@@ -151,7 +154,7 @@ class Bridge(pulumi.ComponentResource):
                 image=args.image,
                 name_prefix=args.name_prefix,
                 command=BRIDGE_COMMAND,
-                env=_env(args, i),
+                env=bridge_env(args, i),
                 labels=labels,
                 network=args.network,
                 restart="unless-stopped",

@@ -9,6 +9,7 @@ import pulumi
 
 from maas_iac import type_tokens
 from maas_iac.components.bridge import Bridge, BridgeArgs
+from maas_iac.components.k8s import ClusterTarget, KubeBridge, KubeRouter, KubeServingReplicas
 from maas_iac.components.model_image import ModelImage, ModelImageArgs
 from maas_iac.components.model_topics import ModelTopics, ModelTopicsArgs
 from maas_iac.components.router import Router, RouterArgs
@@ -45,10 +46,16 @@ class ModelServiceArgs:
     event: EventArgs
     bridge: Optional[BridgeArgs] = None
     """The model's Kafka inference bridge, when its spec runs one."""
+    cluster: Optional[ClusterTarget] = None
+    """The Kubernetes cluster that runs the replicas, router and bridge (the stack's engine
+    is kubernetes); None: Docker."""
 
 
 class ModelService(pulumi.ComponentResource):
     """A model service: image, replicas, router, topics and its deployment event.
+
+    The replicas, router and bridge are Docker containers, or Kubernetes Deployments and
+    Services when ``args.cluster`` is set; either way under the same child names.
 
     Children are named after the service (``<name>-image``, ``<name>-replicas``,
     ``<name>-router``, ``<name>-topics``, ``<name>-bridge`` when the spec runs one,
@@ -63,15 +70,22 @@ class ModelService(pulumi.ComponentResource):
         requests_topic: pulumi.Output[str]
         predictions_topic: pulumi.Output[str]
         container_ids: pulumi.Output[list[str]]
-        """Every container of the service (replicas and router)."""
+        """Every Docker container of the service (replicas, router, bridge); none on Kubernetes."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__(type_tokens.MODEL_SERVICE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         image = ModelImage(f"{name}-image", args.image, child)
-        replicas = ServingReplicas(f"{name}-replicas", ServingReplicasArgs(image=image.repo_digest, settings=args.replicas),
-                                   child)
-        router = Router(f"{name}-router", args.router, child)
+        replica_args = ServingReplicasArgs(image=image.repo_digest, settings=args.replicas)
+        cluster = args.cluster
+        replicas: pulumi.ComponentResource
+        router: Router | KubeRouter
+        if cluster is None:
+            replicas = ServingReplicas(f"{name}-replicas", replica_args, child)
+            router = Router(f"{name}-router", args.router, child)
+        else:
+            replicas = KubeServingReplicas(f"{name}-replicas", replica_args, cluster, child)
+            router = KubeRouter(f"{name}-router", args.router, cluster, child)
         topics = ModelTopics(f"{name}-topics", args.topics, child)
         ev = args.event
         ModelVersionEvent(
@@ -88,11 +102,16 @@ class ModelService(pulumi.ComponentResource):
         self.predictions_topic = topics.predictions_topic
         bridge_ids: pulumi.Output[list[str]] = pulumi.Output.from_input([])
         if args.bridge is not None:
-            bridge = Bridge(f"{name}-bridge", args.bridge,
-                            pulumi.ResourceOptions(parent=self, depends_on=[router, topics]), acls=topics.bridge_acls)
-            bridge_ids = bridge.container_ids
-        self.container_ids = pulumi.Output.all(replicas.container_ids, router.container.container_id,
-                                               bridge_ids).apply(lambda ids: [*ids[0], ids[1], *ids[2]])
+            bridge_opts = pulumi.ResourceOptions(parent=self, depends_on=[router, topics])
+            if cluster is None:
+                bridge_ids = Bridge(f"{name}-bridge", args.bridge, bridge_opts, acls=topics.bridge_acls).container_ids
+            else:
+                KubeBridge(f"{name}-bridge", args.bridge, cluster, bridge_opts, acls=topics.bridge_acls)
+        if isinstance(replicas, ServingReplicas) and isinstance(router, Router):
+            self.container_ids = pulumi.Output.all(replicas.container_ids, router.container.container_id,
+                                                   bridge_ids).apply(lambda ids: [*ids[0], ids[1], *ids[2]])
+        else:  # the cluster owns its pods: no container of the stack's Docker engine
+            self.container_ids = pulumi.Output.from_input([])
         self.register_outputs({
             "rest_endpoint": self.rest_endpoint,
             "grpc_endpoint": self.grpc_endpoint,

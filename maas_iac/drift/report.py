@@ -68,6 +68,8 @@ class DriftReport:
     """Topics checked on the broker."""
     groups: tuple[GroupLag, ...] = ()
     """The bridges' consumer groups, with their lag."""
+    deployments: int = 0
+    """Kubernetes Deployments checked (a stack whose engine is kubernetes)."""
 
     @property
     def drift(self) -> bool:
@@ -75,7 +77,8 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"stack": self.stack, "drift": self.drift, "findings": [f.to_dict() for f in self.findings],
-                "checked": {"resources": self.resources, "containers": self.containers, "topics": self.topics},
+                "checked": {"resources": self.resources, "containers": self.containers, "topics": self.topics,
+                            **({"deployments": self.deployments} if self.deployments else {})},
                 "bridgeGroups": [{"group": g.group, "topic": g.topic, "state": g.state, "members": g.members,
                                   "lag": g.lag, "partitions": [{"partition": p, "committed": c, "end": e}
                                                                for p, c, e in g.partitions]}
@@ -83,8 +86,9 @@ class DriftReport:
 
 
 def render_text(report: DriftReport) -> str:
-    checked = (f"{report.resources} resources refreshed, {report.containers} containers and "
-               f"{report.topics} topics checked")
+    workloads = (f"{report.deployments} Deployments" if report.deployments
+                 else f"{report.containers} containers")
+    checked = f"{report.resources} resources refreshed, {workloads} and {report.topics} topics checked"
     groups = [f"  bridge {g.describe()}" for g in report.groups]
     if not report.drift:
         return "\n".join([f"stack {report.stack}: no drift ({checked})", *groups])

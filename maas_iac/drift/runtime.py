@@ -28,7 +28,8 @@ from maas_iac import type_tokens as tokens
 from maas_iac.clients.docker import list_containers
 from maas_iac.clients.kafka import GroupLag, bridge_lag
 
-__all__ = ["Finding", "StateView", "check_bridge_groups", "check_containers", "check_topics", "model_status"]
+__all__ = ["Finding", "KubeWorkload", "StateView", "check_bridge_groups", "check_containers", "check_topics",
+           "model_status"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Finding:
     """One drifted thing and everything found wrong with it."""
 
     kind: str
-    """``replica``, ``router``, ``bridge``, ``container`` (unmanaged), ``topic``, ``image``, ``event``, ``other``."""
+    """``replica``, ``router``, ``bridge``, ``container`` or ``deployment`` (unmanaged), ``topic``, ``image``,
+    ``event``, ``other``."""
     name: str
     """The container or topic name (the Pulumi resource name when it has none)."""
     problems: tuple[str, ...]
@@ -44,6 +46,22 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "model": self.model, "problems": list(self.problems)}
+
+
+@dataclass(frozen=True)
+class KubeWorkload:
+    """A Deployment of a Kubernetes stack, as the state declared it."""
+
+    role: str
+    """``replica``, ``router`` or ``bridge``."""
+    name: str
+    """The Deployment's name in the stack's namespace."""
+    model: Optional[str]
+    spec: Mapping[str, Any]
+    """The declared ``spec`` (the resource's inputs)."""
+
+
+_KUBE_ROLES = {tokens.SERVING_REPLICAS: "replica", tokens.ROUTER: "router", tokens.BRIDGE: "bridge"}
 
 
 @dataclass
@@ -57,6 +75,8 @@ class StateView:
     served: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Model → versions the state says it serves (its ModelVersionEvent)."""
     network: Optional[str] = None
+    workloads: list[KubeWorkload] = field(default_factory=list)
+    """The Deployments of a stack whose engine is kubernetes."""
 
     @classmethod
     def from_deployment(cls, deployment: Mapping[str, Any]) -> StateView:
@@ -73,6 +93,12 @@ class StateView:
                 view.routers.append(outputs)
             elif r.get("type") == tokens.CONTAINER and parent_type == tokens.BRIDGE:
                 view.bridges.append(outputs)
+            elif r.get("type") == tokens.K8S_DEPLOYMENT and parent_type in _KUBE_ROLES:
+                inputs = r.get("inputs") or {}
+                meta = inputs.get("metadata") or {}
+                view.workloads.append(KubeWorkload(_KUBE_ROLES[parent_type], str(meta.get("name")),
+                                                   (meta.get("labels") or {}).get("maas.model"),
+                                                   inputs.get("spec") or {}))
             elif r.get("type") == tokens.TOPIC:
                 view.topics.append(outputs)
             elif r.get("type") == tokens.MODEL_VERSION_EVENT:
@@ -211,8 +237,8 @@ def check_bridge_groups(admin: Any, view: StateView, stack: str) -> tuple[list[F
     """Each model's bridge consumer group: findings when it has fewer members than the state
     has bridge containers (a bridge that runs but consumes nothing), and every group's lag."""
     containers: dict[str, int] = {}
-    for outputs in view.bridges:
-        if model := _model(outputs):
+    for model in [_model(o) for o in view.bridges] + [w.model for w in view.workloads if w.role == "bridge"]:
+        if model:
             containers[model] = containers.get(model, 0) + 1
     findings, groups = [], []
     for model, count in sorted(containers.items()):

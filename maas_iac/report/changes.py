@@ -14,7 +14,8 @@ Change classes, most severe first:
     something serving traffic is deleted before its replacement exists (the router, which
     owns fixed host ports, is replaced delete-before-create).
 ``rolling``
-    replicas are replaced create-before-delete: new ones become healthy first.
+    replicas are replaced create-before-delete: new ones become healthy first (on Kubernetes:
+    the replicas' Deployment rolls a new pod template, maxUnavailable 0).
 ``new``
     the model joins the stack.
 ``in place``
@@ -71,7 +72,9 @@ class ResourceChange:
     keys: tuple[str, ...] = ()
     delete_first: bool = False
     live_name: Optional[str] = None
-    """The Docker container or Kafka topic name, where known."""
+    """The Docker container, Kubernetes object or Kafka topic name, where known."""
+    rolls: bool = False
+    """A Kubernetes Deployment whose update rolls new pods (its pod template changes)."""
 
 
 @dataclass(frozen=True)
@@ -252,18 +255,32 @@ def _model_of(step: ResourceStep, steps: Mapping[str, ResourceStep]) -> Optional
 
 def _role(step: ResourceStep, steps: Mapping[str, ResourceStep]) -> str:
     parent = steps.get(step.parent)
-    if step.type == tokens.CONTAINER and parent is not None:
+    if step.type in (tokens.CONTAINER, tokens.K8S_DEPLOYMENT) and parent is not None:
         return _ROLE_BY_PARENT.get(parent.type, "other")
+    if step.type.startswith(tokens.K8S_PREFIX):
+        return "kubernetes"  # the Services, budget and secrets beside the Deployments
     return _ROLE_BY_TYPE.get(step.type, "other")
 
 
 def _live_name(step: ResourceStep) -> Optional[str]:
-    """The container's or topic's own name; a name the preview generated (``auto_name``) is
-    not the one ``up`` will pick, so it is not reported."""
+    """The container's, Kubernetes object's or topic's own name; a name the preview generated
+    (``auto_name``) is not the one ``up`` will pick, so it is not reported."""
+    if step.type.startswith(tokens.K8S_PREFIX):
+        meta = step.old_inputs.get("metadata") or _known(step.new_inputs.get("metadata")) or {}
+        name = _known(meta.get("name")) if isinstance(meta, Mapping) else None
+        return str(name) if name else None
     name = step.old_outputs.get("name") or step.old_inputs.get("name")
     if not name and not step.new_inputs.get("auto_name"):
         name = _known(step.new_inputs.get("name"))
     return str(name) if name else None
+
+
+def _rolls_pods(step: ResourceStep) -> bool:
+    """Whether a Deployment's update changes its pod template (a rollout), not only its scale."""
+    def template(inputs: Mapping[str, Any]) -> Any:
+        spec = inputs.get("spec")
+        return spec.get("template") if isinstance(spec, Mapping) else spec
+    return step.type == tokens.K8S_DEPLOYMENT and template(step.old_inputs) != template(step.new_inputs)
 
 
 def build_report(stack: str, steps: Iterable[ResourceStep], lookups: Lookups = Lookups()) -> PreviewReport:
@@ -298,7 +315,8 @@ def build_report(stack: str, steps: Iterable[ResourceStep], lookups: Lookups = L
 
 def _model_change(stack: str, name: str, service: Optional[ResourceStep], steps: list[ResourceStep],
                   by_urn: Mapping[str, ResourceStep], lookups: Lookups) -> ModelChange:
-    changes = [ResourceChange(_role(s, by_urn), s.name, s.op, s.keys, s.delete_first, _live_name(s))
+    changes = [ResourceChange(_role(s, by_urn), s.name, s.op, s.keys, s.delete_first, _live_name(s),
+                              rolls=_rolls_pods(s) if s.op == "update" else False)
                for s in steps if s.changed]
     event = next((s for s in steps if _role(s, by_urn) == "event"), None)
     image_step = next((s for s in steps if _role(s, by_urn) == "image"), None)
@@ -433,6 +451,9 @@ def _classify(service: Optional[ResourceStep], changes: list[ResourceChange],
                 rolling.append("replicas are replaced create-before-delete: new ones pass their health check first")
         elif c.role == "router" and c.op == "replace":
             rolling.append(f"router {c.live_name or c.name} is replaced create-before-delete")
+        elif c.role in ("replica", "router") and c.rolls:
+            rolling.append(f"Deployment {c.live_name or c.name} rolls its pods: a new pod is Ready before an old "
+                           f"one stops (maxUnavailable 0)")
     if destructive:
         return "destructive", destructive, rolling + notes
     if rolling:

@@ -14,7 +14,8 @@ Merge rule — the model spec is the default, the stack overrides only these kno
 * ``portOffset`` is added to ``serving.ports.rest`` and ``serving.ports.grpc``.
 
 Everything else in the stack (registry, Docker host, Kafka, bind address, router image,
-network, protect, allowed sources) is stack-only and never appears in a model spec.
+network, protect, allowed sources, the engine and its cluster) is stack-only and never appears
+in a model spec.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "STACK_CONFIG_KEYS",
     "DockerTls",
     "KafkaConfig",
+    "KubernetesConfig",
     "Promotion",
     "RegistryAuth",
     "Secret",
@@ -73,6 +75,8 @@ STACK_CONFIG_KEYS = (
     "network",
     "allowedSources",
     "promoted",
+    "engine",
+    "kubernetes",
 )
 """Every key a stack may set, without the namespace."""
 DEFAULT_SERVING_BASE_IMAGE = "tensorflow/serving:2.19.0"
@@ -85,7 +89,8 @@ DEFAULT_BIND_ADDRESS = "127.0.0.1"
 _STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _PULUMI_TOP_LEVEL = ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
-_OBJECT_KEYS = ("kafka", "registryAuth", "dockerTls", "replicas", "kafkaUsers", "allowedSources", "promoted")
+_OBJECT_KEYS = ("kafka", "registryAuth", "dockerTls", "replicas", "kafkaUsers", "allowedSources", "promoted",
+                "kubernetes")
 _INT_KEYS = ("portOffset",)
 _BOOL_KEYS = ("protect",)
 
@@ -157,6 +162,18 @@ class DockerTls:
 
 
 @dataclass(frozen=True, slots=True)
+class KubernetesConfig:
+    """``maas:kubernetes``: the cluster of a stack whose ``maas:engine`` is ``kubernetes``."""
+
+    kubeconfig: str
+    """The kubeconfig file (``~`` expanded by the provider's caller)."""
+    namespace: str
+    """The namespace the stack owns (``maas-<stack>`` unless the stack names one)."""
+    context: str | None = None
+    """The kubeconfig context; ``None`` means its current-context."""
+
+
+@dataclass(frozen=True, slots=True)
 class Promotion:
     """One ``maas:promoted`` entry: the image a model is pinned to on this stack."""
 
@@ -216,6 +233,9 @@ class StackConfig:
     (:func:`maas_iac.source.urls.source_allowed`); unset, local sources only."""
     promoted: FrozenMap[str, Promotion] = field(default_factory=FrozenMap)
     """``maas:promoted``: models pinned to a promoted image, by name."""
+    kubernetes: KubernetesConfig | None = None
+    """``maas:kubernetes``: set exactly when ``maas:engine`` is ``kubernetes``, which then runs
+    the replicas, routers and bridges instead of ``docker_host`` (which still builds)."""
     source_file: Path | None = field(default=None, compare=False)
     """The stack file read, if any."""
 
@@ -223,6 +243,11 @@ class StackConfig:
     def network_name(self) -> str:
         """The Docker network the stack's containers share."""
         return self.network or f"maas-{self.stack}"
+
+    @property
+    def engine(self) -> str:
+        """``docker`` or ``kubernetes``: what runs the stack's replicas, routers and bridges."""
+        return "kubernetes" if self.kubernetes is not None else "docker"
 
     @property
     def events_topic(self) -> str:
@@ -490,6 +515,7 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
     secret = _secret(kafka.get("saslPassword"))
     auth = data.get("registryAuth") or {}
     tls = data.get("dockerTls")
+    cluster = data.get("kubernetes") if data.get("engine") == "kubernetes" else None
     kw: dict[str, Any] = {}
     for key, attr in (
         ("bindAddress", "bind_address"),
@@ -526,6 +552,9 @@ def _build(data: Mapping[str, Any], stack: str, path: Path | None) -> StackConfi
                                             git_sha=pin["gitSha"], digest=pin["digest"],
                                             versions=tuple(pin["versions"]))
                             for name, pin in (data.get("promoted") or {}).items()}),
+        kubernetes=None if cluster is None else KubernetesConfig(
+            kubeconfig=cluster["kubeconfig"], namespace=cluster.get("namespace") or f"maas-{stack}",
+            context=cluster.get("context")),
         source_file=path,
         **kw,
     )

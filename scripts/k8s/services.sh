@@ -16,6 +16,8 @@
 #
 # Pods get addresses from 10.244.0.0/24 on the bridge cni0 (CNI bridge + host-local), Services
 # from 10.96.0.0/16; neither meets Docker's 172.17.0.0/16 or the project's Docker networks.
+# Docker sets the FORWARD policy to DROP and bridged frames pass iptables, so the CNI firewall
+# plugin accepts each pod's traffic (its CNI-FORWARD chain), or pods could not reach each other.
 # Certificates come from a CA made once in $MAAS_K8S_HOME/pki. The cluster-admin kubeconfig is
 # $MAAS_K8S_HOME/kubeconfig. Logs: $MAAS_LOGS/k8s-<part>.log; pids: $MAAS_RUN/k8s-<part>.pid.
 #
@@ -24,7 +26,7 @@
 # cluster's directories, the KUBE-* and CNI-* iptables chains, cni0 and the pods' cgroups.
 # Nothing of Docker's (dockerd, its containerd, docker0, DOCKER* chains) is touched.
 #
-# Needs root and scripts/setup_k8s.sh (scripts/setup --k8s) once before.
+# Needs root. start runs scripts/setup_k8s.sh first when what the cluster runs is missing.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../lib.sh"
@@ -344,6 +346,10 @@ cni_config() {
         "routes": [{"dst": "0.0.0.0/0"}],
         "dataDir": "$H/cni/ipam"
       }
+    },
+    {
+      "type": "firewall",
+      "backend": "iptables"
     }
   ]
 }
@@ -585,9 +591,10 @@ start_all() {
     local t0 i
     t0=$(date +%s.%N)
     [ "$(id -u)" -eq 0 ] || { echo "error: the cluster needs root" >&2; return 1; }
-    [ -x "$BIN/kube" ] && [ -x "$COREDNS" ] || { echo "error: Kubernetes binaries missing: run scripts/setup --k8s" >&2; return 1; }
-    command -v etcd >/dev/null && command -v containerd >/dev/null ||
-        { echo "error: etcd or containerd missing: run scripts/setup --k8s" >&2; return 1; }
+    if ! { [ -x "$BIN/kube" ] && [ -x "$COREDNS" ] && command -v etcd >/dev/null && command -v containerd >/dev/null; }; then
+        # what the cluster runs is installed (or built) first; cached, so a no-op once done
+        "$here/../setup_k8s.sh" || { echo "error: could not install the cluster (scripts/setup_k8s.sh)" >&2; return 1; }
+    fi
     mkdir -p "$H" "$R" && chmod 0700 "$H" || return 1
     make_pki || return 1
     for part in "${PARTS[@]}"; do

@@ -52,6 +52,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             # Shaped like Docker's: 64 hex digits (stable per resource name).
             outputs.setdefault("container_id", hashlib.sha256(args.name.encode()).hexdigest())
             outputs["name"] = args.inputs.get("name") or f"{args.inputs.get('name_prefix', 'maas')}-0000"
+        if args.typ == "kubernetes:core/v1:Service" and args.inputs.get("spec", {}).get("type") == "NodePort":
+            # the cluster picks the node ports; stable per resource name here
+            base = 30000 + int(hashlib.sha256(args.name.encode()).hexdigest()[:4], 16) % 2000
+            outputs["spec"] = {**args.inputs["spec"], "ports": [{**p, "nodePort": base + i}
+                                                               for i, p in enumerate(args.inputs["spec"]["ports"])]}
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:

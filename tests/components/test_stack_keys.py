@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,6 +32,8 @@ STACK_FILES = sorted((REPO / "stacks").glob("Pulumi.*.yaml"))
 MODEL = "half-plus-two"
 SPEC_PORTS = Ports(rest=8501, grpc=8500)
 PASSWORD = "pw-from-the-engine"
+ENDPOINTS: dict[str, str] = {}
+"""The declared model's endpoints, as the last declaration gave them."""
 
 
 def _of_type(regs, token: str):
@@ -39,6 +42,50 @@ def _of_type(regs, token: str):
 
 def _router(regs):
     return next(r for r in _of_type(regs, tokens.CONTAINER) if r.name.endswith("-router-haproxy"))
+
+
+def _deployment(regs, child: str):
+    return next(r for r in _of_type(regs, tokens.K8S_DEPLOYMENT) if r.name == f"{MODEL}-{child}-deployment")
+
+
+def _check_bind_address(regs, stack: StackConfig) -> None:
+    if stack.engine == "kubernetes":  # kube-proxy publishes the NodePorts; the endpoints name the address
+        service = next(r for r in regs if r.type_ == "kubernetes:core/v1:Service" and r.name == f"{MODEL}-router-service")
+        assert service.inputs["spec"]["type"] == "NodePort"
+        assert ENDPOINTS["rest"].startswith(f"http://{stack.bind_address}:")
+        return
+    for p in _router(regs).inputs["ports"]:
+        assert p["host_ip"] == stack.bind_address
+
+
+def _check_router_image(regs, stack: StackConfig) -> None:
+    if stack.engine == "kubernetes":
+        image = _deployment(regs, "router").inputs["spec"]["template"]["spec"]["containers"][0]["image"]
+    else:
+        image = _router(regs).inputs["image"]
+    assert image == stack.router_image
+
+
+def _check_engine(regs, stack: StackConfig) -> None:
+    """Kubernetes runs Deployments and no container; Docker the other way round. Either way
+    the Docker engine builds the image."""
+    assert _of_type(regs, tokens.REGISTRY_IMAGE)
+    if stack.engine == "kubernetes":
+        assert not _of_type(regs, tokens.CONTAINER)
+        assert {r.name for r in _of_type(regs, tokens.K8S_DEPLOYMENT)} >= {
+            f"{MODEL}-replicas-deployment", f"{MODEL}-router-deployment"}
+    else:
+        assert _replicas(regs) and not _of_type(regs, tokens.K8S_DEPLOYMENT)
+
+
+def _check_kubernetes(regs, stack: StackConfig) -> None:
+    cluster = stack.kubernetes
+    [provider] = _of_type(regs, tokens.K8S_PROVIDER)
+    assert provider.inputs["kubeconfig"] == os.path.expanduser(cluster.kubeconfig)
+    assert provider.inputs.get("context") == cluster.context
+    workloads = [r for r in regs if r.type_.startswith(tokens.K8S_PREFIX) and r.type_ != "kubernetes:core/v1:Namespace"]
+    assert workloads and all(r.inputs["metadata"]["namespace"] == cluster.namespace for r in workloads)
+    assert all(r.provider.startswith(provider.urn) for r in workloads)
 
 
 def _replicas(regs):
@@ -106,16 +153,19 @@ CHECKS: dict[str, Callable[[list, StackConfig], None]] = {
     "dockerHost": lambda regs, stack: [
         _assert(r.inputs["docker"]["host"] == stack.docker_host) for r in _docker_resources(regs)],
     "kafka": _check_kafka,
-    "bindAddress": lambda regs, stack: [
-        _assert(p["host_ip"] == stack.bind_address) for p in _router(regs).inputs["ports"]],
+    "bindAddress": _check_bind_address,
+    "engine": _check_engine,
+    "kubernetes": _check_kubernetes,
     "portOffset": lambda regs, stack: _assert(
         sorted(p["external"] for p in _router(regs).inputs["ports"])
         == sorted((SPEC_PORTS.rest + stack.port_offset, SPEC_PORTS.grpc + stack.port_offset))),
     "servingBaseImage": lambda regs, stack: _assert(
         (Path(_of_type(regs, tokens.REGISTRY_IMAGE)[0].inputs["context"]) / "Dockerfile").read_text()
         .startswith(f"FROM {stack.serving_base_image}\n")),
-    "routerImage": lambda regs, stack: _assert(_router(regs).inputs["image"] == stack.router_image),
-    "replicas": lambda regs, stack: _assert(len(_replicas(regs)) == stack.replicas[MODEL]),
+    "routerImage": _check_router_image,
+    "replicas": lambda regs, stack: _assert(
+        (_deployment(regs, "replicas").inputs["spec"]["replicas"] if stack.engine == "kubernetes"
+         else len(_replicas(regs))) == stack.replicas[MODEL]),
     "protect": lambda regs, stack: [_assert(r.protect is stack.protect) for r in _topics(regs)],
     "promoted": lambda regs, stack: [
         _assert(r.inputs["pinned_digest"] == stack.promoted[MODEL].image) for r in _of_type(regs, tokens.REGISTRY_IMAGE)],
@@ -173,7 +223,8 @@ def _declare(stack: StackConfig, model_repo, tmp_path: Path) -> None:
     @pulumi.runtime.test
     def run():
         services = declare(stack, Connections.from_stack(stack), [model])
-        return pulumi.Output.all(*[s.image for s in services])
+        services[0].rest_endpoint.apply(lambda url: ENDPOINTS.update(rest=url))
+        return pulumi.Output.all(*[s.image for s in services], services[0].rest_endpoint)
 
     run()
 

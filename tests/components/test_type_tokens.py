@@ -12,6 +12,8 @@ from maas_iac.components import (
 )
 from maas_iac.events import ModelVersionEvent
 from maas_iac.clients import KafkaEndpoint
+from maas_iac.clients.endpoints import KubernetesEndpoint, RegistryEndpoint
+from maas_iac.components.k8s import ClusterTarget, KubeRouter, StackCluster
 from maas_iac.kafka.access import AclRule, acl_resources, scram_users
 from maas_iac.kafka.cluster import kafka_provider
 from maas_iac.providers import Container, ContainerSweeper, Network, RegistryImage
@@ -97,6 +99,23 @@ def test_each_kafka_resource_registers_under_its_token(mocks, token: str) -> Non
     assert [r.type_ for r in mocks.registrations if r.type_ != "pulumi:pulumi:Stack"] == [token]
 
 
+KUBERNETES = {
+    type_tokens.K8S_PROVIDER: lambda: [StackCluster("k8s", KubernetesEndpoint("/tmp/kubeconfig", "maas-k8s"),
+                                                    RegistryEndpoint("127.0.0.1:5000")).provider],
+    type_tokens.K8S_DEPLOYMENT: lambda: [
+        KubeRouter("m-router", _service_args("m").router,
+                   ClusterTarget(pulumi.ProviderResource("kubernetes", "p"), "maas-k8s", "maas-k8s")).deployment],
+}
+
+
+@pytest.mark.parametrize("token", sorted(KUBERNETES))
+def test_each_kubernetes_resource_registers_under_its_token(mocks, token: str) -> None:
+    _construct(KUBERNETES[token])
+    types = {r.type_ for r in mocks.registrations}
+    assert token in types
+    assert all(t.startswith((type_tokens.K8S_PREFIX, "pulumi:", "maas:index:")) for t in types)
+
+
 RETIRED = {type_tokens.LEGACY_TOPIC}
 """Only in the state of stacks deployed by earlier releases; the program never registers it
 (the identity test meets it in a real old stack)."""
@@ -107,4 +126,5 @@ def test_every_token_is_covered() -> None:
     named = {getattr(type_tokens, n) for n in type_tokens.__all__}
     components = {type_tokens.BRIDGE, type_tokens.MODEL_SERVICE, type_tokens.MODEL_IMAGE, type_tokens.SERVING_REPLICAS,
                   type_tokens.ROUTER, type_tokens.MODEL_TOPICS}
-    assert named == set(DYNAMIC) | set(KAFKA) | {type_tokens.TOPIC} | RETIRED | components
+    assert named == (set(DYNAMIC) | set(KAFKA) | set(KUBERNETES) | {type_tokens.TOPIC, type_tokens.K8S_PREFIX}
+                     | RETIRED | components)

@@ -4,8 +4,8 @@ The node must be Ready; a Deployment of an image from the local registry rolls o
 NodePort Service answers on 127.0.0.1; the pulumi-kubernetes provider plugin built by
 scripts/setup_k8s.sh deploys and destroys a Deployment and a Service through the Automation API.
 
-The cluster is started when it is not running (idempotent); when this module started it, it
-also stops it at the end and checks that nothing is left behind: no KUBE-* or CNI-* iptables
+The cluster is started when it is not running (idempotent); when the test session started it, it
+also stops it at the end of the session and checks that nothing is left behind: no KUBE-* or CNI-* iptables
 chain, no mount under the cluster's directories, no CNI network namespace, no cni0 bridge.
 A cluster that was already running is left running.
 
@@ -24,15 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from k8s_cluster import CACHE, KUBECONFIG, kubectl
 
 pytestmark = [pytest.mark.integration, pytest.mark.k8s]
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ROOT / "scripts" / "services"
-CACHE = Path(os.environ.get("MAAS_CACHE", Path.home() / ".cache" / "maas-iac"))
-K8S_HOME = Path(os.environ.get("MAAS_K8S_HOME", CACHE / "k8s"))
-K8S_RUN = Path(os.environ.get("MAAS_K8S_RUN", "/run/maas-k8s"))
-KUBECONFIG = K8S_HOME / "kubeconfig"
 REGISTRY = os.environ.get("MAAS_REGISTRY", "127.0.0.1:5000")
 IMAGE = f"{REGISTRY}/maas/debian-python:bookworm"
 PLUGIN_VERSION = "4.25.0"
@@ -52,39 +47,6 @@ SERVER_COMMAND = [
 ]
 
 
-def kubectl(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    kube = _kubectl_binary()
-    result = subprocess.run([kube, "--kubeconfig", str(KUBECONFIG), *args], input=input,
-                            capture_output=True, text=True, timeout=300)
-    if check and result.returncode != 0:
-        pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}", pytrace=False)
-    return result
-
-
-def _kubectl_binary() -> str:
-    found = sorted(CACHE.glob("kubernetes-v*/bin/kubectl"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        pytest.fail("the Kubernetes binaries are missing; run scripts/setup --k8s", pytrace=False)
-    return str(found[-1])
-
-
-def leftovers() -> dict[str, list[str]]:
-    """What a stopped cluster must not leave behind."""
-    rules = []
-    for tool in ("iptables", "ip6tables"):
-        for table in ("filter", "nat", "mangle", "raw"):
-            out = subprocess.run([tool, "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
-            rules += [f"{tool} -t {table} {line}" for line in out.splitlines()
-                      if "KUBE-" in line or "CNI-" in line]
-    mounts = [line for line in Path("/proc/self/mounts").read_text().splitlines()
-              if str(K8S_HOME) in line or str(K8S_RUN) in line]
-    netns = [line for line in subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                             text=True).stdout.splitlines() if line.startswith("cni-")]
-    bridge = subprocess.run(["ip", "link", "show", "cni0"], capture_output=True, text=True)
-    return {"iptables": rules, "mounts": mounts, "netns": netns,
-            "bridge": ["cni0"] if bridge.returncode == 0 else []}
-
-
 def http_get(url: str, timeout: float = 60) -> str:
     """GET url until it answers 200 (a fresh NodePort takes a moment), return the body."""
     deadline = time.monotonic() + timeout
@@ -99,16 +61,8 @@ def http_get(url: str, timeout: float = 60) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    was_up = subprocess.run([str(SERVICES), "status", "--k8s"], capture_output=True, text=True).returncode == 0
-    if not was_up:
-        start = subprocess.run([str(SERVICES), "start", "--k8s"], capture_output=True, text=True)
-        assert start.returncode == 0, f"scripts/services start --k8s failed:\n{start.stdout}{start.stderr}"
-    yield
-    if not was_up:
-        stop = subprocess.run([str(SERVICES), "stop", "--k8s"], capture_output=True, text=True)
-        assert stop.returncode == 0, f"scripts/services stop --k8s failed:\n{stop.stdout}{stop.stderr}"
-        assert leftovers() == {"iptables": [], "mounts": [], "netns": [], "bridge": []}
+def cluster(k8s_cluster: None) -> None:
+    """The cluster (session-wide: the end-to-end stack uses it too)."""
 
 
 @pytest.fixture

@@ -220,3 +220,29 @@ def test_a_promoted_image_says_where_from_and_is_never_a_build() -> None:
                                         parent="urn:pulumi:s::p::maas:index:ModelService::iris")])
     assert same.models[0].image.action == "unchanged"
     assert "md-0123456789ab (unchanged), promoted from local at sha256:5e5e5e5e5e5e" in render_text(same)
+
+
+def _deployment_tree(old_spec: dict, new_spec: dict) -> list[ResourceStep]:
+    svc = "urn:pulumi:s::p::maas:index:ModelService::iris"
+    replicas = "urn:pulumi:s::p::maas:index:ModelService$maas:index:ServingReplicas::iris-replicas"
+    return [
+        ResourceStep(svc, "maas:index:ModelService", "same"),
+        ResourceStep(replicas, tokens.SERVING_REPLICAS, "same", parent=svc),
+        ResourceStep(replicas + "$kubernetes:apps/v1:Deployment::iris-replicas-deployment", tokens.K8S_DEPLOYMENT,
+                     "update", parent=replicas, keys=("spec",),
+                     old_inputs={"metadata": {"name": "iris-replicas"}, "spec": old_spec},
+                     new_inputs={"metadata": {"name": "iris-replicas"}, "spec": new_spec}),
+    ]
+
+
+def test_a_kubernetes_deployment_is_rolling_when_its_pod_template_changes_and_in_place_when_it_scales() -> None:
+    template = {"spec": {"containers": [{"name": "serving", "image": "r/maas/iris@sha256:" + "a" * 64}]}}
+    new_image = {"spec": {"containers": [{"name": "serving", "image": "r/maas/iris@sha256:" + "b" * 64}]}}
+    [rolled] = build_report("k8s", _deployment_tree({"replicas": 2, "template": template},
+                                                    {"replicas": 2, "template": new_image})).models
+    assert rolled.change_class == "rolling"
+    assert rolled.replicas_updated == ("iris-replicas",)
+    assert "Deployment iris-replicas rolls its pods" in rolled.reasons[0]
+    [scaled] = build_report("k8s", _deployment_tree({"replicas": 2, "template": template},
+                                                    {"replicas": 3, "template": template})).models
+    assert scaled.change_class == "in place" and scaled.replicas_updated == ("iris-replicas",)

@@ -55,7 +55,7 @@ def test_shipped_models_and_stacks_are_valid() -> None:
     assert (spec.serving.ports.rest, spec.serving.ports.grpc) == (8501, 8500)
     assert spec.topics.requests.partitions == spec.topics.predictions.partitions == 3
     assert spec.source_file == REPO / "models" / "half-plus-two.yaml"
-    assert {s.stack for s in result.stacks} == {"local", "prodlike", "staging"}
+    assert {s.stack for s in result.stacks} == {"k8s", "local", "prodlike", "staging"}
 
 
 def test_specs_are_frozen_and_hashable(spec_text) -> None:

@@ -199,3 +199,40 @@ def test_a_promotion_without_a_manifest_digest_is_refused() -> None:
                            "kafka": {"bootstrapServers": "k:9092"},
                            "promoted": {"m": {**PIN, "image": "md-0123456789ab"}}}, stack="s")
     assert any(p.json_path == "$.promoted.m.image" for p in info.value.problems)
+
+
+def test_the_k8s_stack_file_selects_the_kubernetes_engine() -> None:
+    config = load_stack_config(REPO / "stacks" / "Pulumi.k8s.yaml")
+    assert config.engine == "kubernetes"
+    assert config.kubernetes.kubeconfig == "~/.cache/maas-iac/k8s/kubeconfig"
+    assert config.kubernetes.namespace == "maas-k8s" and config.kubernetes.context is None
+    assert load_stack_config(REPO / "stacks" / "Pulumi.local.yaml").engine == "docker"
+
+
+def test_engine_mistakes_are_named_with_their_line_and_fix(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.k8s.yaml"
+    path.write_text("config:\n"
+                    "  maas:engine: kubernets\n"
+                    "  maas:kubernetes: {kubeconfig: ~/.kube/config, namespce: x}\n"
+                    "  maas:registry: 127.0.0.1:5000\n"
+                    "  maas:dockerHost: unix:///var/run/docker.sock\n"
+                    "  maas:kafka: {bootstrapServers: '127.0.0.1:9092'}\n")
+    with pytest.raises(StackConfigError) as err:
+        load_stack_config(path)
+    text = err.value.render()
+    assert f"{path}:2:16: $.config['maas:engine']: 'kubernets' is not one of 'docker', 'kubernetes'" in text
+    assert "did you mean 'kubernetes'?" in text
+    assert "unknown key 'namespce'" in text and "did you mean 'namespace'?" in text
+
+
+def test_a_kubernetes_stack_needs_its_cluster_and_has_no_docker_network_or_port_offset() -> None:
+    base = {"registry": "127.0.0.1:5000", "dockerHost": "unix:///var/run/docker.sock",
+            "kafka": {"bootstrapServers": "127.0.0.1:9092"}, "engine": "kubernetes"}
+    with pytest.raises(StackConfigError, match="missing key 'kubernetes', required when engine is 'kubernetes'"):
+        load_stack_config(base, stack="k8s")
+    cluster = {"kubernetes": {"kubeconfig": "~/.kube/config"}}
+    for key, value in (("portOffset", 10), ("network", "maas-x")):
+        with pytest.raises(StackConfigError, match=f"key '{key}' is not allowed when engine is 'kubernetes'"):
+            load_stack_config({**base, **cluster, key: value}, stack="k8s")
+    config = load_stack_config({**base, **cluster, "kubernetes": {"kubeconfig": "~/k", "context": "prod"}}, stack="k8s")
+    assert (config.kubernetes.namespace, config.kubernetes.context) == ("maas-k8s", "prod")
