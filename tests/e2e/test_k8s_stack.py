@@ -159,7 +159,10 @@ def test_3_a_new_model_commit_rolls_out_with_no_failed_request(k8s: KubeStack) -
     with RequestLoop(k8s.rest("hpt")) as rest, GrpcLoop(k8s.grpc("hpt"), "hpt") as grpc:
         up = k8s.up()
         # the rollout is done when the old pods are terminating: they drain, still answering
-        wait_until(lambda: rest.values and rest.values[-1] == 3.5, 60, "the loop to be answered by v2")
+        wait_until(lambda: not {p["metadata"]["uid"] for p in get_json(
+            "pods", "-n", NAMESPACE, "-l", "maas.model=hpt,maas.role=replica")["items"]} & old, 120,
+            "the old replicas to finish draining")
+        wait_until(lambda: rest.values and rest.values[-1] == 3.5, 30, "the loop to be answered by v2")
     print(f"rollout: REST {rest.summary()}; gRPC {grpc.summary()}")
     assert rest.failures == [] and grpc.failures == []
     assert rest.ok > 50 and grpc.ok > 20

@@ -31,7 +31,7 @@ def test_defaults_to_models_and_stacks(capsys, monkeypatch) -> None:
     monkeypatch.chdir(REPO)
     code, out, err = _run(capsys, "validate")
     assert code == 0
-    assert out.strip() == "ok: 1 model spec, 3 stack configs valid"
+    assert out.strip() == "ok: 1 model spec, 4 stack configs valid"
     assert err == ""
 
 
@@ -86,7 +86,7 @@ def test_json_format_valid(capsys, monkeypatch) -> None:
     assert code == 0
     report = json.loads(out)
     assert report["valid"] is True and report["models"] == ["half-plus-two"]
-    assert sorted(report["stacks"]) == ["local", "prodlike", "staging"]
+    assert sorted(report["stacks"]) == ["k8s", "local", "prodlike", "staging"]
 
 
 def test_missing_path_is_a_user_error(capsys, tmp_path: Path) -> None:
