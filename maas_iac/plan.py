@@ -20,9 +20,9 @@ from maas_iac.clients import Connections
 from maas_iac.components import (
     BridgeArgs, EventArgs, ModelImageArgs, ModelServiceArgs, ModelTopicsArgs, ReplicaSettings, RouterArgs, TopicArgs,
 )
-from maas_iac.components.bridge import bridge_placement
+from maas_iac.components.bridge import HOST_NETWORK, bridge_placement, loopback_broker
 from maas_iac.components.k8s import ClusterTarget
-from maas_iac.components.k8s.router import router_service_host
+from maas_iac.components.k8s.cluster import service_host
 from maas_iac.errors import SpecProblem, StackConfigError
 from maas_iac.kafka.access import AclRule, bridge_acl_rules, model_acl_rules
 from maas_iac.kafka.guard import DeclaredTopic
@@ -112,8 +112,8 @@ def bridge_args(model: ResolvedModel, stack: StackConfig, connections: Connectio
     else:
         # the router's Service by its cluster DNS name; the pod network unless the broker
         # advertises a loopback address (then the host's, as on Docker)
-        placed_on, _ = bridge_placement(kafka.bootstrap, "pod", "", stack.bind_address, spec.serving.ports.grpc)
-        target = f"{router_service_host(spec.name, stack.kubernetes.namespace)}:{GRPC_PORT}"
+        placed_on = HOST_NETWORK if loopback_broker(kafka.bootstrap) else "pod"
+        target = f"{service_host(spec.name, stack.kubernetes.namespace)}:{GRPC_PORT}"
     secured = kafka.security_protocol != "PLAINTEXT"
     ca_pem = Path(os.path.expanduser(kafka.ca_location)).read_text() if secured and kafka.ca_location else None
     username, password, credential = _bridge_login(model, stack, connections, credentials or {})

@@ -103,11 +103,6 @@ class KubeApi:
         found = self.get(f"/apis/apps/v1/namespaces/{quote(self.namespace)}/deployments", labelSelector=selector)
         return list((found or {}).get("items") or [])
 
-    def pods(self, selector: str) -> list[dict[str, Any]]:
-        found = self.get(f"/api/v1/namespaces/{quote(self.namespace)}/pods", labelSelector=selector)
-        return list((found or {}).get("items") or [])
-
-
 def open_kube(endpoint: KubernetesEndpoint, timeout_s: float = 10) -> KubeApi:
     """A :class:`KubeApi` for the stack's cluster (the caller closes it)."""
     return KubeApi(endpoint, timeout_s)

@@ -29,7 +29,8 @@ from maas_dataplane.contract import GRPC_PORT, PYTHON
 from maas_iac import type_tokens
 from maas_iac.providers import Container
 
-__all__ = ["BRIDGE_COMMAND", "Bridge", "BridgeArgs", "PASSWORD_ENV", "bridge_env", "bridge_placement"]
+__all__ = ["BRIDGE_COMMAND", "Bridge", "BridgeArgs", "PASSWORD_ENV", "bridge_env", "bridge_placement",
+           "loopback_broker"]
 
 BRIDGE_COMMAND = [PYTHON, "-m", "maas_dataplane.bridge"]
 """The container command: the image's entrypoint runs an absolute-path command as is."""
@@ -47,6 +48,12 @@ def _loopback(server: str) -> bool:
         return False
 
 
+def loopback_broker(bootstrap_servers: str) -> bool:
+    """Whether every broker is given by a loopback address (the ``local`` stack's
+    ``127.0.0.1:9092``): reachable from the host's network namespace only."""
+    return all(_loopback(s) for s in bootstrap_servers.split(",") if s.strip())
+
+
 def bridge_placement(bootstrap_servers: str, network: pulumi.Input[str], router_name: str,
                      bind_address: str, router_grpc_port: int) -> tuple[pulumi.Input[str], str]:
     """``(network, grpc_target)`` for the bridge containers.
@@ -55,7 +62,7 @@ def bridge_placement(bootstrap_servers: str, network: pulumi.Input[str], router_
     loopback address (the ``local`` stack's ``127.0.0.1:9092``) is reachable from the host's
     network namespace only, so there the bridge joins the host network and calls the router
     on the port it publishes there."""
-    if all(_loopback(s) for s in bootstrap_servers.split(",") if s.strip()):
+    if loopback_broker(bootstrap_servers):
         host = "127.0.0.1" if bind_address in ("0.0.0.0", "::", "") else bind_address
         return HOST_NETWORK, f"{host}:{router_grpc_port}"
     return network, f"{router_name}:{GRPC_PORT}"

@@ -78,7 +78,7 @@ class ModelService(pulumi.ComponentResource):
         image = ModelImage(f"{name}-image", args.image, child)
         replica_args = ServingReplicasArgs(image=image.repo_digest, settings=args.replicas)
         cluster = args.cluster
-        replicas: pulumi.ComponentResource
+        replicas: ServingReplicas | KubeServingReplicas
         router: Router | KubeRouter
         if cluster is None:
             replicas = ServingReplicas(f"{name}-replicas", replica_args, child)
@@ -107,7 +107,7 @@ class ModelService(pulumi.ComponentResource):
                 bridge_ids = Bridge(f"{name}-bridge", args.bridge, bridge_opts, acls=topics.bridge_acls).container_ids
             else:
                 KubeBridge(f"{name}-bridge", args.bridge, cluster, bridge_opts, acls=topics.bridge_acls)
-        if isinstance(replicas, ServingReplicas) and isinstance(router, Router):
+        if cluster is None:
             self.container_ids = pulumi.Output.all(replicas.container_ids, router.container.container_id,
                                                    bridge_ids).apply(lambda ids: [*ids[0], ids[1], *ids[2]])
         else:  # the cluster owns its pods: no container of the stack's Docker engine

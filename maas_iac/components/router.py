@@ -12,7 +12,7 @@ from maas_dataplane.contract import GRPC_PORT, REST_PORT
 from maas_iac.artifacts.router_config import RouterConfig, render_router_config
 from maas_iac.providers import Container
 
-__all__ = ["Router", "RouterArgs", "router_slots"]
+__all__ = ["Router", "RouterArgs", "endpoint_host", "router_slots"]
 
 ROUTER_CONFIG_ENV = "HAPROXY_CONFIG"
 """The router's haproxy.cfg travels in this variable, so it works on a remote Docker host too
@@ -29,6 +29,11 @@ def router_slots(replicas: int) -> int:
     """Server slots for old and new replicas at once, in steps of 8 so that scaling rarely
     changes the router (a changed router is replaced, which drops connections)."""
     return max(8, -(-(2 * replicas + 2) // 8) * 8)
+
+
+def endpoint_host(bind_address: str) -> str:
+    """The host a client names for ports published on ``bind_address``."""
+    return bind_address if bind_address not in ("0.0.0.0", "::") else "localhost"
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class Router(pulumi.ComponentResource):
             docker=args.docker,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        host = args.bind_address if args.bind_address not in ("0.0.0.0", "::") else "localhost"
+        host = endpoint_host(args.bind_address)
         self.rest_endpoint = pulumi.Output.from_input(f"http://{host}:{args.rest_port}/v1/models/{args.model_name}")
         self.grpc_endpoint = pulumi.Output.from_input(f"{host}:{args.grpc_port}")
         self.register_outputs({"rest_endpoint": self.rest_endpoint, "grpc_endpoint": self.grpc_endpoint})

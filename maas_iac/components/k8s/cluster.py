@@ -13,12 +13,17 @@ import pulumi_kubernetes as k8s
 
 from maas_iac.clients.endpoints import KubernetesEndpoint, RegistryEndpoint
 
-__all__ = ["ClusterTarget", "StackCluster"]
+__all__ = ["ClusterTarget", "StackCluster", "service_host"]
 
 PULL_SECRET = "maas-registry"
 FORCE_APPLY = "pulumi.com/patchForce"
 """pulumi-kubernetes' annotation for applying with ``force``: this stack's field manager wins
 conflicts over the fields it declares."""
+
+
+def service_host(service: str, namespace: str) -> str:
+    """A Service's name as pods resolve it through the cluster DNS."""
+    return f"{service}.{namespace}.svc.cluster.local"
 
 
 @dataclass(frozen=True)

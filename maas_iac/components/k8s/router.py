@@ -15,14 +15,9 @@ from maas_iac.artifacts.router_config import RouterConfig, render_router_config
 from maas_iac.components.k8s.cluster import ClusterTarget
 from maas_iac.components.k8s.pods import ROLLING, pod_labels, pod_spec, resources
 from maas_iac.components.k8s.serving import replicas_service_host
-from maas_iac.components.router import ROUTER_COMMAND, ROUTER_CONFIG_ENV, RouterArgs, router_slots
+from maas_iac.components.router import ROUTER_COMMAND, ROUTER_CONFIG_ENV, RouterArgs, endpoint_host, router_slots
 
-__all__ = ["KubeRouter", "router_service_host"]
-
-
-def router_service_host(model: str, namespace: str) -> str:
-    """The router's Service as pods resolve it."""
-    return f"{model}.{namespace}.svc.cluster.local"
+__all__ = ["KubeRouter"]
 
 
 def _node_port(service: k8s.core.v1.Service, port: int) -> pulumi.Output[int]:
@@ -70,7 +65,7 @@ class KubeRouter(pulumi.ComponentResource):
                   "ports": [{"name": "rest", "port": REST_PORT, "targetPort": "rest"},
                             {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "appProtocol": "kubernetes.io/h2c"}]},
             opts=cluster.opts(self))
-        host = args.bind_address if args.bind_address not in ("0.0.0.0", "::") else "localhost"
+        host = endpoint_host(args.bind_address)
         self.rest_endpoint = _node_port(self.service, REST_PORT).apply(
             lambda port: f"http://{host}:{port}/v1/models/{args.model_name}")
         self.grpc_endpoint = _node_port(self.service, GRPC_PORT).apply(lambda port: f"{host}:{port}")

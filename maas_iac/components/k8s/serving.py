@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 from maas_dataplane.contract import GRPC_PORT, REST_PORT
 from maas_dataplane.probe import health_command
 from maas_iac import type_tokens
-from maas_iac.components.k8s.cluster import ClusterTarget
+from maas_iac.components.k8s.cluster import ClusterTarget, service_host
 from maas_iac.components.k8s.pods import ROLLING, pod_labels, pod_spec, resources, spec_labels
 from maas_iac.components.serving_replicas import ServingReplicasArgs
 
@@ -25,7 +25,7 @@ records (5 s) plus the router's 1 s re-resolution."""
 
 def replicas_service_host(model: str, namespace: str) -> str:
     """The headless Service's DNS name: one A record per Ready replica."""
-    return f"{model}-replicas.{namespace}.svc.cluster.local"
+    return service_host(f"{model}-replicas", namespace)
 
 
 class KubeServingReplicas(pulumi.ComponentResource):
