@@ -678,12 +678,15 @@ remove_chains() {
     command -v "$ipt" >/dev/null || return 0
     for table in filter nat mangle raw; do
         "$ipt" -w -t "$table" -S >/dev/null 2>&1 || continue
-        while IFS= read -r rule; do
-            # "-A CHAIN ... -j KUBE-X" from a chain that is not ours: delete that rule
-            read -ra words <<<"${rule/-A /-D }"
-            "$ipt" -w -t "$table" "${words[@]}" 2>/dev/null
-        done < <("$ipt" -w -t "$table" -S 2>/dev/null |
-            awk '$1 == "-A" && $2 !~ /^(KUBE-|CNI-)/ && $0 ~ / -j (KUBE-|CNI-)/')
+        # jumps to ours from a chain that is not ours (FORWARD, OUTPUT, ...): deleted by number,
+        # highest first, since their text may hold quoted comments with spaces
+        for chain in $("$ipt" -w -t "$table" -S 2>/dev/null |
+            awk '$1 == "-A" && $2 !~ /^(KUBE-|CNI-)/ && $0 ~ / -j (KUBE-|CNI-)/ {print $2}' | sort -u); do
+            for rule in $("$ipt" -w -t "$table" -L "$chain" -n --line-numbers 2>/dev/null |
+                awk 'NR > 2 && $2 ~ /^(KUBE-|CNI-)/ {print $1}' | sort -rn); do
+                "$ipt" -w -t "$table" -D "$chain" "$rule" 2>/dev/null
+            done
+        done
         for chain in $("$ipt" -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^(KUBE-|CNI-)/ {print $2}'); do
             "$ipt" -w -t "$table" -F "$chain" 2>/dev/null
         done
